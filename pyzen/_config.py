@@ -1,0 +1,27 @@
+"""`pyzen.show_config()`: what this installation is and what it will run on."""
+from __future__ import annotations
+
+import platform
+
+from . import _C, __version__, cuda
+
+
+def config() -> dict[str, object]:
+    return {
+        "pyzen": __version__,
+        "python": platform.python_version(),
+        "compiler": _C.compiler(),
+        "openmp": _C.has_openmp(),
+        "cpu isa": _C.isa(),
+        "cpu isas supported": ", ".join(_C.supported_isas()),
+        "threads": _C.get_num_threads(),
+        "cuda": f"available ({cuda.device_count()} devices)" if cuda.is_available() else f"not available: {cuda.unavailable_reason()}",
+    }
+
+
+def show_config() -> None:
+    """Print the version, compiler, CPU ISA in use, thread count and CUDA availability."""
+    items = config()
+    width = max(len(k) for k in items)
+    for key, value in items.items():
+        print(f"{key:<{width}}  {value}")

@@ -1,0 +1,30 @@
+"""Backends: one table of array primitives per device. Nothing above this layer branches
+on the device; it asks `backend.of(array)` for the module that owns an array."""
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from . import cpu
+
+
+def errstate() -> Any:
+    """Silence floating-point warnings of every backend (inf and nan propagate like PyTorch)."""
+    return np.errstate(all="ignore")
+
+
+def of(array: Any) -> ModuleType:
+    if type(array) is np.ndarray:
+        return cpu
+    raise TypeError(f"pyzen has no backend for arrays of type {type(array).__name__}")
+
+
+def for_device(device: Any) -> ModuleType:
+    if device.type == "cpu":
+        return cpu
+    from .. import cuda
+
+    cuda.require()  # raises with the reason CUDA is unavailable
+    raise RuntimeError("pyzen's CUDA tensors arrive with the CUDA backend issue; this build has device queries only")

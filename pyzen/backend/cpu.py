@@ -1,0 +1,250 @@
+"""The CPU backend: arrays are NumPy ndarrays. NumPy does what it does well; pyzen._C
+does what NumPy does slowly or cannot fuse (here: matmul)."""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from .. import _C
+from ..random import default_generator
+
+ndarray = np.ndarray
+DEVICE_TYPE = "cpu"
+
+# ---- creation and conversion ----
+zeros = np.zeros
+ones = np.ones
+full = np.full
+empty = np.empty
+arange = np.arange
+linspace = np.linspace
+eye = np.eye
+stack = np.stack
+concatenate = np.concatenate
+
+
+def asarray(data: Any, dtype: np.dtype | None = None) -> np.ndarray:
+    return np.asarray(data, dtype=dtype)
+
+
+def copy(x: np.ndarray) -> np.ndarray:
+    return np.array(x, copy=True, order="C")
+
+
+def astype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    return x.astype(dtype)
+
+
+def contiguous(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x)
+
+
+def to_numpy(x: np.ndarray) -> np.ndarray:
+    return x
+
+
+def is_contiguous(x: np.ndarray) -> bool:
+    return x.flags.c_contiguous
+
+
+# ---- elementwise ----
+def errstate() -> Any:
+    return np.errstate(all="ignore")
+
+
+
+add = np.add
+subtract = np.subtract
+multiply = np.multiply
+true_divide = np.true_divide
+power = np.power
+negative = np.negative
+absolute = np.abs
+sign = np.sign
+exp = np.exp
+log = np.log
+sqrt = np.sqrt
+sin = np.sin
+cos = np.cos
+tanh = np.tanh
+maximum = np.maximum
+minimum = np.minimum
+clip = np.clip
+where = np.where
+equal = np.equal
+not_equal = np.not_equal
+less = np.less
+less_equal = np.less_equal
+greater = np.greater
+greater_equal = np.greater_equal
+logical_and = np.logical_and
+logical_or = np.logical_or
+logical_xor = np.logical_xor
+logical_not = np.logical_not
+isfinite = np.isfinite
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    # exp of a non-positive number never overflows: split by sign.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    # TODO(kernels issue): a native vectorised erf; math.erf per element is exact but slow.
+    return _erf(x).astype(x.dtype)
+
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+def gelu(x: np.ndarray, approximate: str) -> np.ndarray:
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
+    return 0.5 * x * (1 + erf(x * np.sqrt(0.5, dtype=x.dtype)))
+
+
+def gelu_backward(g: np.ndarray, x: np.ndarray, approximate: str) -> np.ndarray:
+    if approximate == "tanh":
+        t = np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
+        return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x))
+    cdf = 0.5 * (1 + erf(x * np.sqrt(0.5, dtype=x.dtype)))
+    pdf = np.exp(-0.5 * x * x) / np.sqrt(2 * np.pi, dtype=x.dtype)
+    return g * (cdf + x * pdf)
+
+
+# ---- reductions ----
+def var(x: np.ndarray, axis: tuple | None, correction: float, keepdims: bool) -> np.ndarray:
+    n = x.size if axis is None else math.prod(x.shape[a] for a in axis)
+    mean = x.mean(axis=axis, keepdims=True)
+    d = x - mean
+    with np.errstate(all="ignore"):  # n <= correction gives inf or nan, like PyTorch
+        return np.true_divide(np.sum(d * d, axis=axis, keepdims=keepdims), max(n - correction, 0))
+
+
+def softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    m = np.max(x, axis=axis, keepdims=True)
+    with np.errstate(all="ignore"):
+        e = np.exp(x - np.where(np.isfinite(m), m, 0))
+        return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def logsumexp(x: np.ndarray, axis: tuple | int | None, keepdims: bool) -> np.ndarray:
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    with np.errstate(all="ignore"):
+        out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    return x - logsumexp(x, axis, True)
+
+
+
+sum = np.sum
+prod = np.prod
+amax = np.max
+amin = np.min
+argmax = np.argmax
+argmin = np.argmin
+cumsum = np.cumsum
+cumprod = np.cumprod
+all = np.all
+any = np.any
+take_along_axis = np.take_along_axis
+
+
+def ones_like_axis(x: np.ndarray, axis: int) -> np.ndarray:
+    """Ones shaped like `x` with `axis` of size 1."""
+    shape = list(x.shape)
+    shape[axis] = 1
+    return np.ones(shape, x.dtype)
+
+
+def _along_axis(index: np.ndarray, axis: int) -> tuple:
+    idx = list(np.indices(index.shape, sparse=True))
+    idx[axis] = index
+    return tuple(idx)
+
+
+def gather(x: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
+    """out[i][j][k] = x[i][index[i][j][k]][k] for axis 1 (PyTorch's gather)."""
+    return x[_along_axis(index, axis)]
+
+
+def scatter_add_along_axis(shape: tuple, index: np.ndarray, values: np.ndarray, axis: int) -> np.ndarray:
+    """zeros(shape) with values added at `index` along `axis` (repeated indices add up)."""
+    out = np.zeros(shape, values.dtype)
+    np.add.at(out, _along_axis(index, axis), np.broadcast_to(values, index.shape))
+    return out
+
+
+def sum_to(g: np.ndarray, shape: tuple) -> np.ndarray:
+    """Reduce a broadcast gradient back to `shape`."""
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape)
+
+
+# ---- shape and indexing ----
+reshape = np.reshape
+squeeze = np.squeeze
+expand_dims = np.expand_dims
+transpose = np.transpose
+swapaxes = np.swapaxes
+broadcast_shapes = np.broadcast_shapes
+broadcast_to = np.broadcast_to
+flip = np.flip
+tile = np.tile
+tril = np.tril
+triu = np.triu
+take = np.take
+
+
+def getitem(x: np.ndarray, index: Any) -> np.ndarray:
+    return x[index]
+
+
+def setitem(x: np.ndarray, index: Any, value: Any) -> None:
+    x[index] = value
+
+
+def index_add(out: np.ndarray, index: Any, values: np.ndarray) -> None:
+    """out[index] += values, with repeated indices adding up."""
+    np.add.at(out, index, values)
+
+
+# ---- matmul ----
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a: (..., M, K), b: (..., K, N) with equal batch shapes (already broadcast)."""
+    if a.dtype.kind != "f":
+        return np.matmul(a, b)
+    batch = a.shape[:-2]
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    out = _C.matmul(a.reshape((-1, m, k)) if batch else a[None], b.reshape((-1, k, n)) if batch else b[None])
+    return out.reshape(batch + (m, n))
+
+
+# ---- random (pyzen's own generator, so seeds reproduce whatever NumPy's global state is) ----
+def rand(shape: Sequence[int], dtype: np.dtype) -> np.ndarray:
+    return default_generator._np.random(shape, dtype=np.float64).astype(dtype, copy=False)
+
+
+def randn(shape: Sequence[int], dtype: np.dtype) -> np.ndarray:
+    return default_generator._np.standard_normal(shape, dtype=np.float64).astype(dtype, copy=False)
+
+
+def randint(low: int, high: int, shape: Sequence[int]) -> np.ndarray:
+    return default_generator._np.integers(low, high, shape, dtype=np.int64)
+
+
+def randperm(n: int) -> np.ndarray:
+    return default_generator._np.permutation(n).astype(np.int64)

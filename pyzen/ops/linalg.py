@@ -1,0 +1,97 @@
+"""matmul: 1-D, 2-D and batched with broadcast batch dims, on the backend's native kernel."""
+from __future__ import annotations
+
+from .. import _dtype
+from .._tensor import Tensor
+from ..autograd.function import Function
+from ._util import be
+
+
+class Matmul(Function):
+    """(..., M, K) @ (..., K, N) with equal batch shapes; backward reads transposed views,
+    so no transpose is ever copied."""
+
+    _raw = True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(b if ctx.needs_input_grad[0] else None, a if ctx.needs_input_grad[1] else None)
+        return be(a).matmul(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        b, a = ctx._saved
+        bx = be(g)
+        ga = bx.matmul(g, bx.swapaxes(b, -1, -2)) if b is not None else None
+        gb = bx.matmul(bx.swapaxes(a, -1, -2), g) if a is not None else None
+        return ga, gb
+
+
+class MatmulFolded(Function):
+    """(..., M, K) @ (K, N): the batch folds into M, one large product instead of many."""
+
+    _raw = True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        bx = be(a)
+        lead = a.shape[:-1]
+        a2 = bx.reshape(a, (-1, a.shape[-1]))
+        ctx.save_for_backward(b if ctx.needs_input_grad[0] else None, a2 if ctx.needs_input_grad[1] else None)
+        ctx.lead = lead
+        return bx.reshape(bx.matmul(a2, b), lead + (b.shape[-1],))
+
+    @staticmethod
+    def backward(ctx, g):
+        b, a2 = ctx._saved
+        bx = be(g)
+        g2 = bx.reshape(g, (-1, g.shape[-1]))
+        ga = bx.reshape(bx.matmul(g2, bx.swapaxes(b, 0, 1)), ctx.lead + (b.shape[0],)) if b is not None else None
+        gb = bx.matmul(bx.swapaxes(a2, 0, 1), g2) if a2 is not None else None
+        return ga, gb
+
+
+def matmul(input: Tensor, other: Tensor) -> Tensor:
+    a, b = input, other
+    if type(a) is not Tensor or type(b) is not Tensor:
+        raise TypeError(f"matmul: expected two Tensors, got {type(a).__name__} and {type(b).__name__}")
+    if a.ndim == 0 or b.ndim == 0:
+        raise RuntimeError(f"matmul: both arguments need at least 1 dim, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    if a._data.dtype != b._data.dtype:
+        raise TypeError(f"matmul: expected both tensors to have the same dtype, got {a.dtype!r} and {b.dtype!r}")
+    if a.dtype is _dtype.bool_:
+        raise TypeError("matmul: bool tensors are not supported")
+    ka = a.shape[-1]
+    kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
+    if ka != kb:
+        raise RuntimeError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied ({ka} != {kb})")
+    if b.ndim == 1:
+        return matmul(a, b.unsqueeze(-1)).squeeze(-1)
+    if a.ndim == 1:
+        return matmul(a.unsqueeze(0), b).squeeze(-2)
+    if b.ndim == 2:
+        return MatmulFolded.apply(a, b) if a.ndim > 2 else Matmul.apply(a, b)
+    batch_a, batch_b = tuple(a.shape[:-2]), tuple(b.shape[:-2])
+    try:
+        batch = tuple(be(a._data).broadcast_shapes(batch_a, batch_b))
+    except ValueError:
+        raise RuntimeError(
+            f"matmul: batch dims of shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be broadcast together"
+        ) from None
+    if batch_a != batch:
+        a = a.expand(batch + tuple(a.shape[-2:]))
+    if batch_b != batch:
+        b = b.expand(batch + tuple(b.shape[-2:]))
+    return Matmul.apply(a, b)
+
+
+def mm(input: Tensor, mat2: Tensor) -> Tensor:
+    if input.ndim != 2 or mat2.ndim != 2:
+        raise RuntimeError(f"mm: expected 2-D tensors, got shapes {tuple(input.shape)} and {tuple(mat2.shape)}")
+    return matmul(input, mat2)
+
+
+def bmm(input: Tensor, mat2: Tensor) -> Tensor:
+    if input.ndim != 3 or mat2.ndim != 3 or input.shape[0] != mat2.shape[0]:
+        raise RuntimeError(f"bmm: expected 3-D tensors with equal batch, got shapes {tuple(input.shape)} and {tuple(mat2.shape)}")
+    return matmul(input, mat2)
