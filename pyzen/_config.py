@@ -1,12 +1,12 @@
 """`pyzen.show_config()`: what this installation is and what it will run on."""
 from __future__ import annotations
 
-import platform
-
 from . import _C, __version__, cuda
 
 
 def config() -> dict[str, object]:
+    import platform
+
     return {
         "pyzen": __version__,
         "python": platform.python_version(),

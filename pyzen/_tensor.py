@@ -11,7 +11,6 @@ import numpy as np
 
 from . import _dtype, backend
 from ._device import CPU, device
-from .autograd import engine, grad_mode
 
 
 class Size(tuple):
@@ -162,6 +161,8 @@ class Tensor:
         if not self._requires_grad:
             raise RuntimeError("retain_grad: can't retain_grad on a Tensor that has requires_grad=False")
         if self.grad_fn is not None:
+            from .autograd import engine
+
             engine.retain(self)
 
     @property
@@ -171,7 +172,7 @@ class Tensor:
 
     def backward(self, gradient: "Tensor | None" = None, retain_graph: bool | None = None, inputs: Any = None) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's `.grad` (PyTorch's Tensor.backward)."""
-        from .autograd import _roots
+        from .autograd import _roots, engine
 
         if gradient is not None and not isinstance(gradient, Tensor):
             gradient = Tensor._make(np.asarray(gradient, dtype=self._data.dtype))

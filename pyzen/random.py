@@ -15,8 +15,14 @@ class Generator:
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
             raise TypeError(f"manual_seed: expected an int seed, got {seed!r}")
         self._seed = int(seed)
-        self._np = np.random.Generator(np.random.PCG64(self._seed & ((1 << 128) - 1)))
+        self._bits = None  # built on first draw: importing numpy.random costs import time
         return self
+
+    @property
+    def _np(self) -> "np.random.Generator":
+        if self._bits is None:
+            self._bits = np.random.Generator(np.random.PCG64(self._seed & ((1 << 128) - 1)))
+        return self._bits
 
     def initial_seed(self) -> int:
         return self._seed

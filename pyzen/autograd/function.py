@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import backend
+from .._tensor import Tensor
 from . import grad_mode
 
 
@@ -54,12 +55,10 @@ class Function:
     # ---- recording ----
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
-        from .._tensor import Tensor
-
         ctx = cls()
         record = False
         if grad_mode._state.enabled:
-            ctx.needs_input_grad = needs = tuple(type(a) is Tensor and a._requires_grad for a in args)
+            ctx.needs_input_grad = needs = tuple([type(a) is Tensor and a._requires_grad for a in args])
             record = True in needs
         else:
             ctx.needs_input_grad = (False,) * len(args)
@@ -94,8 +93,6 @@ class Function:
 
 def _claim_output(o: Any, ctx: Function, i: int, args: tuple) -> Any:
     """Make a user forward's output a non-leaf of this node (a new alias if it returned an input)."""
-    from .._tensor import Tensor
-
     if type(o) is not Tensor:
         raise TypeError(f"{type(ctx).__name__}.forward must return Tensors, got {type(o).__name__}")
     if any(o is a for a in args):
@@ -116,8 +113,6 @@ def _record_versions(ctx: Function, args: tuple, outputs: tuple) -> None:
     saved = ctx._saved
     if not saved:
         return
-    from .._tensor import Tensor
-
     candidates = [a for a in args if type(a) is Tensor] + list(outputs)
     versions = []
     for value in saved:

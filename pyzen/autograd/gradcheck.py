@@ -93,7 +93,7 @@ def gradcheck(
             index = tuple(int(k) for k in np.unravel_index(j, data.shape)) if data.ndim else ()
             msg = (
                 f"gradcheck: Jacobian mismatch for input {i} (shape {tuple(data.shape)}) at index {index}: "
-                f"analytical {a[j]!r} vs numerical {numeric[j]!r} ({int(bad.sum())} of {a.size} elements differ; "
+                f"analytical {float(a[j])!r} vs numerical {float(numeric[j])!r} ({int(bad.sum())} of {a.size} elements differ; "
                 f"atol={atol}, rtol={rtol})"
             )
             if raise_exception:

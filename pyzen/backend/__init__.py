@@ -16,7 +16,7 @@ def errstate() -> Any:
 
 
 def of(array: Any) -> ModuleType:
-    if type(array) is np.ndarray:
+    if type(array) is np.ndarray or isinstance(array, np.generic):  # NumPy gives 0-d results as scalars
         return cpu
     raise TypeError(f"pyzen has no backend for arrays of type {type(array).__name__}")
 

@@ -37,6 +37,16 @@ def as_operand(v: Any, op: str) -> Any:
 
 def promote(op: str, *vals: Any) -> tuple[_dtype.dtype, list]:
     """Cast array operands to their PyTorch result dtype; Python scalars stay scalars."""
+    if len(vals) == 2:  # fast paths: nothing to cast
+        a, b = vals
+        a_scalar, b_scalar = isinstance(a, SCALARS), isinstance(b, SCALARS)
+        if not a_scalar and not b_scalar and a.dtype == b.dtype:
+            return _dtype._FROM_NP[a.dtype], list(vals)
+        if a_scalar != b_scalar:
+            arr, num = (b, a) if a_scalar else (a, b)
+            d = _dtype._FROM_NP[arr.dtype]
+            if _dtype.scalar_kind(num) <= d._kind:
+                return d, list(vals)
     dims, zero, kinds = [], [], []
     for v in vals:
         if isinstance(v, SCALARS):
