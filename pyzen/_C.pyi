@@ -6,16 +6,15 @@ import numpy as np
 import numpy.typing as npt
 
 @overload
-def matmul(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]: ...
-@overload
-def matmul(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
-def matmul(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
+def matmul(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """Batched matrix product: a (B, M, K) @ b (B, K, N) -> new C-contiguous (B, M, N).
 
     Both arrays must be float32 or both float64 (no conversion is done); any strides,
     including 0 (broadcast) and negative, are accepted. Float32 accumulates in float32.
     Raises ValueError for bad shapes or strides, TypeError for bad dtypes or non-arrays.
     """
+@overload
+def matmul(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
 
 def isa() -> Literal["avx512", "avx2", "scalar"]:
     """The instruction set the CPU kernels use."""

@@ -1,0 +1,153 @@
+// pyzen._C: Python bindings for the CPU kernels. Thin: validate, raise a Python exception
+// naming the op and the bad values, release the GIL, call the kernel.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+#include "cpu_features.h"
+#include "kernels/matmul.h"
+#include "parallel.h"
+
+namespace py = pybind11;
+
+namespace {
+
+// Python's tuple repr: (3,), (2, 3, 4), ().
+std::string shape_str(const py::array& x) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < x.ndim(); ++i) s += (i ? ", " : "") + std::to_string(x.shape(i));
+  return s + (x.ndim() == 1 ? ",)" : ")");
+}
+
+std::string strides_str(const py::array& x) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < x.ndim(); ++i) s += (i ? ", " : "") + std::to_string(x.strides(i));
+  return s + (x.ndim() == 1 ? ",)" : ")");
+}
+
+// Element strides of a 3-D array; strides of length-0/1 dimensions are never used and
+// are set to 0 (NumPy does not promise anything about them).
+void element_strides(const py::array& x, const char* name, int64_t out[3]) {
+  const py::ssize_t item = x.itemsize();
+  for (int d = 0; d < 3; ++d) {
+    const py::ssize_t s = x.strides(d);
+    if (x.shape(d) > 1 && s % item != 0)
+      throw py::value_error("matmul: strides of " + std::string(name) + " " + strides_str(x) +
+                            " are not multiples of its item size (" + std::to_string(item) +
+                            " bytes)");
+    out[d] = x.shape(d) > 1 ? s / item : 0;
+  }
+  if (x.size() > 0 && reinterpret_cast<std::uintptr_t>(x.data()) % item != 0)
+    throw py::value_error("matmul: " + std::string(name) +
+                          " is not aligned to its item size (" + std::to_string(item) +
+                          " bytes); pass a copy");
+}
+
+template <typename T>
+py::array matmul_typed(const py::array& a, const py::array& b) {
+  pyzen::MatmulArgs<T> args{};
+  args.batch = a.shape(0);
+  args.m = a.shape(1);
+  args.k = a.shape(2);
+  args.n = b.shape(2);
+  element_strides(a, "a", args.a_stride);
+  element_strides(b, "b", args.b_stride);
+  py::array_t<T> c({args.batch, args.m, args.n});
+  args.a = static_cast<const T*>(a.data());
+  args.b = static_cast<const T*>(b.data());
+  args.c = c.mutable_data();
+  {
+    py::gil_scoped_release release;
+    pyzen::matmul(args);
+  }
+  return c;
+}
+
+py::array matmul(const py::array& a, const py::array& b) {
+  if (a.ndim() != 3 || b.ndim() != 3)
+    throw py::value_error("matmul: expected 3-D arrays, got shapes " + shape_str(a) + " and " +
+                          shape_str(b));
+  const auto f32 = py::dtype::of<float>(), f64 = py::dtype::of<double>();
+  const bool is_f32 = a.dtype().equal(f32) && b.dtype().equal(f32);
+  const bool is_f64 = a.dtype().equal(f64) && b.dtype().equal(f64);
+  if (!is_f32 && !is_f64)
+    throw py::type_error("matmul: expected float32 or float64 arrays of the same dtype, got " +
+                         std::string(py::str(a.dtype())) + " and " +
+                         std::string(py::str(b.dtype())));
+  if (a.shape(2) != b.shape(1))
+    throw py::value_error("matmul: shapes " + shape_str(a) + " and " + shape_str(b) +
+                          " cannot be multiplied (" + std::to_string(a.shape(2)) +
+                          " != " + std::to_string(b.shape(1)) + ")");
+  if (a.shape(0) != b.shape(0))
+    throw py::value_error("matmul: batch sizes of shapes " + shape_str(a) + " and " +
+                          shape_str(b) + " differ (" + std::to_string(a.shape(0)) +
+                          " != " + std::to_string(b.shape(0)) + ")");
+  return is_f32 ? matmul_typed<float>(a, b) : matmul_typed<double>(a, b);
+}
+
+std::string compiler() {
+#if defined(__clang__)
+  return "Clang " __clang_version__;
+#elif defined(__GNUC__)
+  return "GCC " + std::to_string(__GNUC__) + "." + std::to_string(__GNUC_MINOR__) + "." +
+         std::to_string(__GNUC_PATCHLEVEL__);
+#elif defined(_MSC_VER)
+  return "MSVC " + std::to_string(_MSC_VER);
+#else
+  return "unknown";
+#endif
+}
+
+void set_isa(const std::string& name) {
+  try {
+    pyzen::set_active_isa(name, "set_isa");
+  } catch (const std::invalid_argument& e) {
+    throw py::value_error(e.what());
+  }
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "pyzen CPU kernels (C++, OpenMP, run-time ISA dispatch).";
+
+  m.def("matmul", &matmul, py::arg("a").noconvert(), py::arg("b").noconvert(),
+        R"doc(Batched matrix product: a (B, M, K) @ b (B, K, N) -> new C-contiguous (B, M, N).
+
+Both arrays must be float32 or both float64 (no conversion is done); any strides,
+including 0 (broadcast) and negative, are accepted. Float32 accumulates in float32.
+Raises ValueError for bad shapes or strides, TypeError for bad dtypes.)doc");
+
+  m.def("isa", [] { return std::string(pyzen::isa_name(pyzen::active_isa())); },
+        "The instruction set the CPU kernels use: 'avx512', 'avx2' or 'scalar'.");
+  m.def("supported_isas", [] {
+        std::vector<std::string> names;
+        for (pyzen::Isa isa : pyzen::supported_isas()) names.emplace_back(pyzen::isa_name(isa));
+        return names;
+      },
+      "Instruction sets this CPU can run, best first; always ends with 'scalar'.");
+  m.def("set_isa", &set_isa, py::arg("name"),
+        "Force the CPU kernels onto one instruction set from supported_isas() (ValueError "
+        "otherwise). The environment variable PYZEN_ISA does the same at import.");
+
+  m.def("get_num_threads", &pyzen::get_num_threads,
+        "Threads the CPU kernels use (1 when built without OpenMP).");
+  m.def("set_num_threads", [](int n) {
+        if (n < 1)
+          throw py::value_error("set_num_threads: expected n >= 1, got " + std::to_string(n));
+        pyzen::set_num_threads(n);
+      },
+      py::arg("n"), "Set the CPU kernels' thread count (ignored when built without OpenMP).");
+
+  m.def("compiler", &compiler, "Compiler that built this module, e.g. 'GCC 12.2.0'.");
+  m.def("has_openmp", [] { return pyzen::kHasOpenMP; }, "Whether this module was built with OpenMP.");
+
+  // Raising here makes `import pyzen._C` fail with ImportError carrying this message:
+  // an explicit request for an ISA is never silently downgraded.
+  if (const char* env = std::getenv("PYZEN_ISA"); env != nullptr && *env != '\0')
+    pyzen::set_active_isa(env, "PYZEN_ISA");
+}

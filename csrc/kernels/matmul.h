@@ -1,0 +1,23 @@
+// Batched matrix multiply C[b] = A[b] . B[b] on the CPU, float32 and float64.
+#pragma once
+
+#include <cstdint>
+
+namespace pyzen {
+
+template <typename T>
+struct MatmulArgs {
+  const T* a;  // element (b, i, p) at a[b*a_stride[0] + i*a_stride[1] + p*a_stride[2]]
+  const T* b;  // element (b, p, j) at b[b*b_stride[0] + p*b_stride[1] + j*b_stride[2]]
+  T* c;        // C-contiguous (batch, m, n) output, fully overwritten
+  int64_t batch, m, n, k;
+  int64_t a_stride[3];  // in elements; any sign, 0 allowed (broadcast)
+  int64_t b_stride[3];
+};
+
+// Uses the ISA from active_isa() and get_num_threads() threads. The result does not
+// depend on the thread count: each C element's K-sum is always added up in the same order.
+void matmul(const MatmulArgs<float>& args);
+void matmul(const MatmulArgs<double>& args);
+
+}  // namespace pyzen
