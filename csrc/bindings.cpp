@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cpu_features.h"
+#include "kernels/gelu.h"
 #include "kernels/matmul.h"
 #include "parallel.h"
 
@@ -89,6 +90,57 @@ py::array matmul(const py::array& a, const py::array& b) {
   return is_f32 ? matmul_typed<float>(a, b) : matmul_typed<double>(a, b);
 }
 
+bool gelu_mode(const std::string& approximate, const char* op) {
+  if (approximate != "none" && approximate != "tanh")
+    throw py::value_error(std::string(op) + ": approximate must be 'none' or 'tanh', got '" +
+                          approximate + "'");
+  return approximate == "tanh";
+}
+
+// A C-contiguous float32/float64 array, or a ValueError/TypeError naming the op.
+void check_float_contiguous(const py::array& x, const char* op, const char* name) {
+  const auto f32 = py::dtype::of<float>(), f64 = py::dtype::of<double>();
+  if (!x.dtype().equal(f32) && !x.dtype().equal(f64))
+    throw py::type_error(std::string(op) + ": expected " + name + " to be float32 or float64, got " +
+                         std::string(py::str(x.dtype())));
+  if (!(x.flags() & py::array::c_style))
+    throw py::value_error(std::string(op) + ": expected " + name + " to be C-contiguous");
+}
+
+py::array gelu_forward(const py::array& x, const std::string& approximate) {
+  const bool tanh_approx = gelu_mode(approximate, "gelu_forward");
+  check_float_contiguous(x, "gelu_forward", "x");
+  py::array out(x.dtype(), py::array::ShapeContainer(x.shape(), x.shape() + x.ndim()));
+  const int64_t n = x.size();
+  py::gil_scoped_release release;
+  if (x.itemsize() == 4)
+    pyzen::gelu_forward(static_cast<const float*>(x.data()), static_cast<float*>(out.mutable_data()), n, tanh_approx);
+  else
+    pyzen::gelu_forward(static_cast<const double*>(x.data()), static_cast<double*>(out.mutable_data()), n, tanh_approx);
+  return out;
+}
+
+py::array gelu_backward(const py::array& grad, const py::array& x, const std::string& approximate) {
+  const bool tanh_approx = gelu_mode(approximate, "gelu_backward");
+  check_float_contiguous(grad, "gelu_backward", "grad");
+  check_float_contiguous(x, "gelu_backward", "x");
+  if (!grad.dtype().equal(x.dtype()))
+    throw py::type_error("gelu_backward: grad and x must have the same dtype, got " +
+                         std::string(py::str(grad.dtype())) + " and " + std::string(py::str(x.dtype())));
+  if (shape_str(grad) != shape_str(x))
+    throw py::value_error("gelu_backward: grad shape " + shape_str(grad) + " differs from x shape " + shape_str(x));
+  py::array dx(x.dtype(), py::array::ShapeContainer(x.shape(), x.shape() + x.ndim()));
+  const int64_t n = x.size();
+  py::gil_scoped_release release;
+  if (x.itemsize() == 4)
+    pyzen::gelu_backward(static_cast<const float*>(grad.data()), static_cast<const float*>(x.data()),
+                         static_cast<float*>(dx.mutable_data()), n, tanh_approx);
+  else
+    pyzen::gelu_backward(static_cast<const double*>(grad.data()), static_cast<const double*>(x.data()),
+                         static_cast<double*>(dx.mutable_data()), n, tanh_approx);
+  return dx;
+}
+
 std::string compiler() {
 #if defined(__clang__)
   return "Clang " __clang_version__;
@@ -121,6 +173,11 @@ PYBIND11_MODULE(_C, m) {
 Both arrays must be float32 or both float64 (no conversion is done); any strides,
 including 0 (broadcast) and negative, are accepted. Float32 accumulates in float32.
 Raises ValueError for bad shapes or strides, TypeError for bad dtypes.)doc");
+
+  m.def("gelu_forward", &gelu_forward, py::arg("x").noconvert(), py::arg("approximate") = "none",
+        "GELU of a C-contiguous float32/float64 array: exact (erf) or approximate='tanh'.");
+  m.def("gelu_backward", &gelu_backward, py::arg("grad").noconvert(), py::arg("x").noconvert(),
+        py::arg("approximate") = "none", "grad * GELU'(x) for C-contiguous arrays of one shape and dtype.");
 
   m.def("isa", [] { return std::string(pyzen::isa_name(pyzen::active_isa())); },
         "The instruction set the CPU kernels use: 'avx512', 'avx2' or 'scalar'.");

@@ -16,6 +16,14 @@ def matmul(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> npt.NDArra
 @overload
 def matmul(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
 
+def gelu_forward(x: npt.NDArray[np.floating], approximate: Literal["none", "tanh"] = "none") -> npt.NDArray[np.floating]:
+    """GELU of a C-contiguous float32/float64 array: exact (erf) or approximate='tanh'."""
+
+def gelu_backward(
+    grad: npt.NDArray[np.floating], x: npt.NDArray[np.floating], approximate: Literal["none", "tanh"] = "none"
+) -> npt.NDArray[np.floating]:
+    """grad * GELU'(x) for C-contiguous arrays of one shape and dtype."""
+
 def isa() -> Literal["avx512", "avx2", "scalar"]:
     """The instruction set the CPU kernels use."""
 

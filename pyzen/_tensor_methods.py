@@ -217,7 +217,17 @@ Tensor.__iadd__ = Tensor.add_
 Tensor.__isub__ = Tensor.sub_
 Tensor.__imul__ = Tensor.mul_
 Tensor.__itruediv__ = Tensor.div_
-Tensor.copy_ = _inplace("copy_", lambda self, src: shape.expand(src if isinstance(src, Tensor) else Tensor._make(src), tuple(self.shape)))
+def _copy_source(self: Tensor, src: Any) -> Tensor:
+    """`src` broadcast to self's shape: the value copy_ writes (no gradient to self's old value)."""
+    src = src if isinstance(src, Tensor) else Tensor._make(backend.of(self._data).asarray(src))
+    target = tuple(self.shape)
+    lead = len(target) - src.ndim
+    if lead < 0 or any(s not in (1, t) for s, t in zip(src.shape, target[lead:])):
+        raise RuntimeError(f"copy_: source of shape {tuple(src.shape)} cannot be broadcast to the destination shape {target}")
+    return shape.expand(src, target)
+
+
+Tensor.copy_ = _inplace("copy_", _copy_source)
 
 
 def _fill(self: Tensor, value: Any) -> Tensor:

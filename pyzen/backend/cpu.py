@@ -38,7 +38,7 @@ def astype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def contiguous(x: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(x)
+    return np.asarray(x, order="C")
 
 
 def to_numpy(x: np.ndarray) -> np.ndarray:
@@ -92,30 +92,13 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
 
 
-_erf = np.frompyfunc(math.erf, 1, 1)
-
-
-def erf(x: np.ndarray) -> np.ndarray:
-    # TODO(kernels issue): a native vectorised erf; math.erf per element is exact but slow.
-    return _erf(x).astype(x.dtype)
-
-
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-
-
 def gelu(x: np.ndarray, approximate: str) -> np.ndarray:
-    if approximate == "tanh":
-        return 0.5 * x * (1 + np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
-    return 0.5 * x * (1 + erf(x * np.sqrt(0.5, dtype=x.dtype)))
+    return _C.gelu_forward(np.asarray(x, order="C"), approximate)
 
 
 def gelu_backward(g: np.ndarray, x: np.ndarray, approximate: str) -> np.ndarray:
-    if approximate == "tanh":
-        t = np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
-        return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x))
-    cdf = 0.5 * (1 + erf(x * np.sqrt(0.5, dtype=x.dtype)))
-    pdf = np.exp(-0.5 * x * x) / np.sqrt(2 * np.pi, dtype=x.dtype)
-    return g * (cdf + x * pdf)
+    g = np.asarray(np.broadcast_to(g, x.shape), dtype=x.dtype, order="C")
+    return _C.gelu_backward(g, np.asarray(x, order="C"), approximate)
 
 
 # ---- reductions ----

@@ -35,6 +35,8 @@ def convert_index(index: Any) -> tuple[Any, bool]:
         elif isinstance(item, float):
             raise IndexError(f"index: only integers, slices, None, Ellipsis, lists and integer or bool tensors are valid indices, got {item!r}")
         out.append(item)
+    if basic and not any(item is Ellipsis for item in out):
+        out.append(Ellipsis)  # makes NumPy return a 0-d view instead of a scalar copy
     return tuple(out), basic
 
 

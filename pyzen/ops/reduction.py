@@ -61,9 +61,9 @@ class Var(Function):
     _raw = True
 
     @staticmethod
-    def forward(ctx, x, dim=None, correction=1, keepdim=False):
-        _require_float(x, "var")
-        axes = dims(dim, x.ndim, "var")
+    def forward(ctx, x, dim=None, correction=1, keepdim=False, op="var"):
+        _require_float(x, op)
+        axes = dims(dim, x.ndim, op)
         ctx.save_for_backward(x)
         ctx.axes, ctx.keepdim = axes, keepdim
         ctx.denominator = builtins.max((x.size if axes is None else _count(x.shape, axes)) - correction, 0)
@@ -250,13 +250,17 @@ def _correction(unbiased: bool | None, correction: float | None) -> float:
 
 
 def var(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: float | None = None) -> Tensor:
-    if isinstance(dim, bool):  # var(x, False): the positional `unbiased` overload
-        dim, unbiased = None, dim
-    return Var.apply(input, dim, _correction(unbiased, correction), keepdim)
+    return _var(input, dim, unbiased, keepdim, correction, "var")
 
 
 def std(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: float | None = None) -> Tensor:
-    return elementwise.sqrt(var(input, dim, unbiased, keepdim, correction=correction))
+    return elementwise.sqrt(_var(input, dim, unbiased, keepdim, correction, "std"))
+
+
+def _var(input: Tensor, dim: Any, unbiased: bool | None, keepdim: bool, correction: float | None, op: str) -> Tensor:
+    if isinstance(dim, bool):  # var(x, False): the positional `unbiased` overload
+        dim, unbiased = None, dim
+    return Var.apply(input, dim, _correction(unbiased, correction), keepdim, op)
 
 
 def prod(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
@@ -301,10 +305,10 @@ def amin(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
 def _arg(input: Tensor, dim: int | None, keepdim: bool, largest: bool) -> Tensor:
     op = "argmax" if largest else "argmin"
     x = input._data
-    if x.size == 0:
-        raise RuntimeError(f"{op}: cannot reduce an empty tensor (shape {tuple(x.shape)})")
     bx = be(x)
     fn = bx.argmax if largest else bx.argmin
+    if x.size == 0 and (dim is None or x.shape[dim_arg(dim, x.ndim, op)] == 0):
+        raise RuntimeError(f"{op}: cannot reduce an empty dim (shape {tuple(x.shape)}, dim {dim})")
     if dim is None:
         out = fn(bx.reshape(x, (-1,)))
         return Tensor._make(bx.reshape(out, (1,) * x.ndim) if keepdim else out)

@@ -1,0 +1,87 @@
+"""Build and runtime configuration: show_config, CUDA availability, ISA selection at import."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+import pyzen
+import pyzen._C as C
+
+
+def test_version_is_a_string():
+    assert isinstance(pyzen.__version__, str) and pyzen.__version__
+
+
+def test_show_config_reports_build_and_runtime(capfd):
+    pyzen.show_config()
+    out, _ = capfd.readouterr()
+    low = out.lower()
+    assert pyzen.__version__ in out
+    for word in ("compiler", "isa", "thread", "cuda"):
+        assert word in low, f"show_config() does not mention {word!r}:\n{out}"
+    assert C.isa() in out
+    n = C.get_num_threads()
+    assert re.search(rf"(?i)threads?\D{{0,30}}\b{n}\b", out), out
+
+
+def test_show_config_mentions_cuda_reason_when_unavailable(capfd):
+    if pyzen.cuda.is_available():
+        pytest.skip("CUDA-only: this machine has CUDA")
+    pyzen.show_config()
+    out, _ = capfd.readouterr()
+    assert pyzen.cuda.unavailable_reason() in out
+
+
+def test_cuda_unavailable_with_reason():
+    avail = pyzen.cuda.is_available()
+    assert isinstance(avail, bool)
+    if avail:
+        pytest.skip("CUDA-only: this machine has CUDA")
+    reason = pyzen.cuda.unavailable_reason()
+    assert isinstance(reason, str) and reason.strip()
+
+
+def _run(code, **env):
+    """Run ``code`` in a fresh interpreter that imports the same pyzen as this process."""
+    full_env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(pyzen.__file__)))
+    full_env["PYTHONPATH"] = os.pathsep.join(p for p in (root, full_env.get("PYTHONPATH")) if p)
+    full_env.update(env)
+    return subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_env_var_forces_scalar_isa():
+    r = _run("import pyzen._C as C; print(C.isa())", PYZEN_ISA="scalar")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "scalar"
+
+
+def test_env_var_forces_scalar_isa_through_pyzen_import():
+    r = _run("import pyzen; print(pyzen._C.isa())", PYZEN_ISA="scalar")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "scalar"
+
+
+@pytest.mark.parametrize("isa", C.supported_isas())
+def test_env_var_selects_each_supported_isa(isa):
+    r = _run("import pyzen._C as C; print(C.isa())", PYZEN_ISA=isa)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == isa
+
+
+def test_env_var_unsupported_value_fails_loudly():
+    r = _run("import pyzen._C as C; print(C.isa())", PYZEN_ISA="bogus")
+    assert r.returncode != 0
+    assert "bogus" in r.stderr and "PYZEN_ISA" in r.stderr
+    assert r.stdout.strip() == ""
+
+
+def test_import_is_light():
+    r = _run("import sys, pyzen; print('torch' in sys.modules)")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"
