@@ -51,8 +51,10 @@ def _run(code, **env):
     root = os.path.dirname(os.path.dirname(os.path.abspath(pyzen.__file__)))
     full_env["PYTHONPATH"] = os.pathsep.join(p for p in (root, full_env.get("PYTHONPATH")) if p)
     full_env.update(env)
+    # cwd=root: `python -c` puts the working directory first on sys.path, and a source
+    # checkout there (without the compiled _C) would shadow the package under test.
     return subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, cwd=root)
 
 
 def test_env_var_forces_scalar_isa():
