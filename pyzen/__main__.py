@@ -1,11 +1,11 @@
-"""`python -m pyzen`: print the configuration, then fit a small two-layer network with
+"""`pyzen` (or `python -m pyzen` outside the source tree): print the configuration, then fit a small two-layer network with
 autograd on synthetic data as a self-check of the whole stack (native matmul included)."""
 from __future__ import annotations
 
 import pyzen
 
 
-def main(steps: int = 200, lr: float = 0.1) -> float:
+def main(steps: int = 200, lr: float = 0.1) -> None:
     pyzen.show_config()
     pyzen.manual_seed(0)
     x = pyzen.randn(256, 8)
@@ -21,7 +21,6 @@ def main(steps: int = 200, lr: float = 0.1) -> float:
                 w.grad = None
         if step % 50 == 0 or step == steps - 1:
             print(f"step {step:4d}  mse {loss.item():.4f}")
-    return loss.item()
 
 
 if __name__ == "__main__":
