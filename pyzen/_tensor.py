@@ -264,9 +264,9 @@ class Tensor:
         if self.grad_fn is not None:
             raise RuntimeError("deepcopy: only leaf tensors (created by the user) support the deepcopy protocol")
         be = backend.of(self._data)
-        t = Tensor._make(be.copy(self._data), self._requires_grad)
-        if self._grad is not None:
-            t._grad = Tensor._make(be.copy(self._grad._data))
+        t = object.__new__(type(self))  # keeps subclasses such as nn.Parameter
+        t._data, t._requires_grad, t.grad_fn, t._output_nr, t._vc, t._base = be.copy(self._data), self._requires_grad, None, 0, [0], None
+        t._grad = None if self._grad is None else Tensor._make(be.copy(self._grad._data))
         memo[id(self)] = t
         return t
 

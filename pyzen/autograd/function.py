@@ -58,12 +58,12 @@ class Function:
         ctx = cls()
         record = False
         if grad_mode._state.enabled:
-            ctx.needs_input_grad = needs = tuple([type(a) is Tensor and a._requires_grad for a in args])
+            ctx.needs_input_grad = needs = tuple([isinstance(a, Tensor) and a._requires_grad for a in args])
             record = True in needs
         else:
             ctx.needs_input_grad = (False,) * len(args)
         if cls._raw:
-            out = cls.forward(ctx, *[a._data if type(a) is Tensor else a for a in args], **kwargs)
+            out = cls.forward(ctx, *[a._data if isinstance(a, Tensor) else a for a in args], **kwargs)
             result = Tensor._make(out, True, ctx, 0) if record else Tensor._make(out)
             if cls._view:
                 result._alias(args[0])
@@ -93,7 +93,7 @@ class Function:
 
 def _claim_output(o: Any, ctx: Function, i: int, args: tuple) -> Any:
     """Make a user forward's output a non-leaf of this node (a new alias if it returned an input)."""
-    if type(o) is not Tensor:
+    if not isinstance(o, Tensor):
         raise TypeError(f"{type(ctx).__name__}.forward must return Tensors, got {type(o).__name__}")
     if any(o is a for a in args):
         o = Tensor._make(o._data, vc=o._vc)
@@ -113,7 +113,7 @@ def _record_versions(ctx: Function, args: tuple, outputs: tuple) -> None:
     saved = ctx._saved
     if not saved:
         return
-    candidates = [a for a in args if type(a) is Tensor] + list(outputs)
+    candidates = [a for a in args if isinstance(a, Tensor)] + list(outputs)
     versions = []
     for value in saved:
         for t in candidates:

@@ -216,6 +216,118 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out.reshape(batch + (m, n))
 
 
+# ---- fused training ops (NumPy reference versions until the native kernels land) ----
+def layer_norm_forward(x: np.ndarray, weight: np.ndarray | None, bias: np.ndarray | None, eps: float) -> tuple:
+    """Normalise over the last dim. Returns (out, mean, rstd); mean and rstd have shape x.shape[:-1]."""
+    mean = x.mean(axis=-1)
+    xc = x - mean[..., None]
+    rstd = 1.0 / np.sqrt((xc * xc).mean(axis=-1) + x.dtype.type(eps))
+    out = xc * rstd[..., None]
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out.astype(x.dtype, copy=False), mean, rstd.astype(x.dtype, copy=False)
+
+
+def layer_norm_backward(g: np.ndarray, x: np.ndarray, weight: np.ndarray | None, mean: np.ndarray, rstd: np.ndarray, need_bias: bool) -> tuple:
+    """(dx, dweight or None, dbias or None) for layer_norm_forward."""
+    xhat = (x - mean[..., None]) * rstd[..., None]
+    rows = tuple(range(x.ndim - 1))
+    dweight = np.sum(g * xhat, axis=rows) if weight is not None else None
+    dbias = np.sum(g, axis=rows) if need_bias else None
+    gw = g * weight if weight is not None else g
+    c = x.shape[-1]
+    dx = rstd[..., None] * (gw - gw.mean(axis=-1, keepdims=True) - xhat * (gw * xhat).sum(axis=-1, keepdims=True) / c)
+    return dx.astype(x.dtype, copy=False), dweight, dbias
+
+
+def _attention_bias(mask: np.ndarray | None, is_causal: bool, tq: int, tk: int, dtype: np.dtype) -> np.ndarray | None:
+    bias = None
+    if is_causal:
+        bias = np.where(np.tril(np.ones((tq, tk), dtype=bool)), 0, -np.inf).astype(dtype)
+    if mask is not None:
+        m = np.where(mask, 0, -np.inf).astype(dtype) if mask.dtype == np.bool_ else mask.astype(dtype)
+        bias = m if bias is None else bias + m
+    return bias
+
+
+def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None, is_causal: bool, scale: float) -> tuple:
+    """softmax(q k^T * scale + mask) v over (..., T, D) arrays. Returns (out, lse), lse of shape (..., Tq)."""
+    s = matmul(q, np.swapaxes(k, -1, -2)) * q.dtype.type(scale)
+    bias = _attention_bias(mask, is_causal, q.shape[-2], k.shape[-2], q.dtype)
+    if bias is not None:
+        s = s + bias
+    lse = logsumexp(s, -1, False)
+    with np.errstate(all="ignore"):  # fully masked rows give nan, like PyTorch
+        p = np.exp(s - lse[..., None])
+    return matmul(p.astype(q.dtype, copy=False), np.broadcast_to(v, p.shape[:-2] + v.shape[-2:])), lse
+
+
+def attention_backward(g: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray, out: np.ndarray, lse: np.ndarray, mask: np.ndarray | None, is_causal: bool, scale: float) -> tuple:
+    """(dq, dk, dv) for attention_forward, recomputing the probabilities from lse."""
+    s = matmul(q, np.swapaxes(k, -1, -2)) * q.dtype.type(scale)
+    bias = _attention_bias(mask, is_causal, q.shape[-2], k.shape[-2], q.dtype)
+    if bias is not None:
+        s = s + bias
+    with np.errstate(all="ignore"):
+        p = np.exp(s - lse[..., None]).astype(q.dtype, copy=False)
+    dv = matmul(np.swapaxes(p, -1, -2), g)
+    dp = matmul(g, np.swapaxes(np.broadcast_to(v, g.shape[:-2] + v.shape[-2:]), -1, -2))
+    ds = p * (dp - np.sum(g * out, axis=-1, keepdims=True)) * q.dtype.type(scale)
+    ds = np.nan_to_num(ds)
+    return matmul(ds, np.broadcast_to(k, ds.shape[:-1] + k.shape[-1:])), matmul(np.swapaxes(ds, -1, -2), q), dv
+
+
+def cross_entropy_forward(logits: np.ndarray, target: np.ndarray, ignore_index: int, label_smoothing: float) -> tuple:
+    """Per-row losses (0 where target == ignore_index) and each row's logsumexp, for (N, C) logits."""
+    lse = logsumexp(logits, -1, False)
+    keep = target != ignore_index
+    safe = np.where(keep, target, 0)
+    nll = lse - np.take_along_axis(logits, safe[:, None], axis=1)[:, 0]
+    if label_smoothing:
+        smooth = lse - logits.mean(axis=-1)
+        nll = (1 - label_smoothing) * nll + label_smoothing * smooth
+    return np.where(keep, nll, 0).astype(logits.dtype, copy=False), lse
+
+
+def cross_entropy_backward(g: np.ndarray, logits: np.ndarray, target: np.ndarray, lse: np.ndarray, ignore_index: int, label_smoothing: float) -> np.ndarray:
+    """d(sum_i g_i * loss_i)/d(logits) for cross_entropy_forward."""
+    keep = target != ignore_index
+    p = np.exp(logits - lse[:, None])
+    p[np.arange(len(target)), np.where(keep, target, 0)] -= 1 - label_smoothing
+    if label_smoothing:
+        p -= label_smoothing / logits.shape[-1]
+    return (p * np.where(keep, g, 0)[:, None]).astype(logits.dtype, copy=False)
+
+
+def adamw_step(
+    params: list, grads: list, exp_avgs: list, exp_avg_sqs: list, max_exp_avg_sqs: list | None, steps: list,
+    *, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float, decoupled: bool, maximize: bool,
+) -> None:
+    """One Adam (decoupled=False) or AdamW step over every parameter, in place. `steps` holds
+    each parameter's step count after this step; max_exp_avg_sqs is given for amsgrad."""
+    for i, (p, g, m, v) in enumerate(zip(params, grads, exp_avgs, exp_avg_sqs)):
+        if maximize:
+            g = -g
+        if weight_decay:
+            if decoupled:
+                p *= 1 - lr * weight_decay
+            else:
+                g = g + weight_decay * p
+        m += (1 - beta1) * (g - m)
+        v *= beta2
+        v += (1 - beta2) * g * g
+        step = steps[i]
+        bias1 = 1 - beta1**step
+        bias2_sqrt = math.sqrt(1 - beta2**step)
+        denom_src = v
+        if max_exp_avg_sqs is not None:
+            np.maximum(max_exp_avg_sqs[i], v, out=max_exp_avg_sqs[i])
+            denom_src = max_exp_avg_sqs[i]
+        p -= (lr / bias1) * m / (np.sqrt(denom_src) / bias2_sqrt + eps)
+
+
 # ---- random (pyzen's own generator, so seeds reproduce whatever NumPy's global state is) ----
 def rand(shape: Sequence[int], dtype: np.dtype) -> np.ndarray:
     return default_generator._np.random(shape, dtype=np.float64).astype(dtype, copy=False)

@@ -26,7 +26,7 @@ def scalar(v: Any, op: str) -> Any:
 
 def as_operand(v: Any, op: str) -> Any:
     """Tensor arguments stay Tensors; numbers become Python scalars."""
-    if type(v) is Tensor or isinstance(v, SCALARS):
+    if isinstance(v, Tensor) or isinstance(v, SCALARS):
         return v
     if isinstance(v, np.generic):
         return v.item()

@@ -515,8 +515,8 @@ def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:
 # ---- comparisons and logic: bool results, no gradient ----
 def _compare(op: str, fn_name: str, a: Any, b: Any) -> Tensor:
     a, b = as_operand(a, op), as_operand(b, op)
-    x = a._data if type(a) is Tensor else a
-    y = b._data if type(b) is Tensor else b
+    x = a._data if isinstance(a, Tensor) else a
+    y = b._data if isinstance(b, Tensor) else b
     _, (x, y) = promote(op, x, y)
     arr = x if is_array(x) else y
     return Tensor._make(broadcast(op, getattr(be(arr), fn_name), x, y))

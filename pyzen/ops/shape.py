@@ -289,7 +289,7 @@ def _tensors(tensors: Any, op: str) -> list[Tensor]:
     if not tensors:
         raise RuntimeError(f"{op}: expected a non-empty sequence of tensors")
     for i, x in enumerate(tensors):
-        if type(x) is not Tensor:
+        if not isinstance(x, Tensor):
             raise TypeError(f"{op}: expected a sequence of Tensors, element {i} is {type(x).__name__}")
     return tensors
 
