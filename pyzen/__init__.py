@@ -20,13 +20,13 @@ from . import autograd, cuda, nn, ops, testing
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import (
     arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, ones,
-    ones_like, rand, rand_like, randint, randint_like, randn, randn_like, randperm, tensor, zeros,
+    multinomial, ones_like, rand, rand_like, randint, randint_like, randn, randn_like, randperm, tensor, zeros,
     zeros_like,
 )
 from .ops import *  # noqa: F403  (the op table's names: add, matmul, softmax, ...)
 from .ops import (
     all, amax, amin, any, bmm, broadcast_to, clip, clone, concat, concatenate, contiguous, equal,
-    isfinite, mm, narrow, swapaxes, t, unbind, unflatten,
+    isfinite, mm, narrow, swapaxes, t, topk, unbind, unflatten,
 )
 from ._config import show_config
 from .random import Generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state

@@ -77,7 +77,7 @@ for _name in [
     "prod", "logsumexp", "softmax", "log_softmax", "cumsum", "all", "any", "reshape", "view",
     "flatten", "unflatten", "transpose", "swapaxes", "permute", "squeeze", "unsqueeze", "expand",
     "expand_as", "broadcast_to", "repeat", "split", "chunk", "unbind", "flip", "tril", "triu",
-    "narrow", "gather", "index_select", "matmul", "mm", "bmm", "clone", "contiguous", "t",
+    "narrow", "gather", "index_select", "matmul", "mm", "bmm", "clone", "contiguous", "t", "topk",
 ]:
     setattr(Tensor, _name, getattr(ops, _name))
 

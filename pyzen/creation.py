@@ -214,6 +214,21 @@ def randperm(n: int, dtype: DType | None = None, device: DeviceLike = None) -> T
     return _finish(data if dtype is None else data.astype(dtype.np), False)
 
 
+def multinomial(input: Tensor, num_samples: int, replacement: bool = False) -> Tensor:
+    """Sample category indices from each row of non-negative weights (1-D or 2-D)."""
+    if input.ndim not in (1, 2):
+        raise RuntimeError(f"multinomial: expected a 1-D or 2-D tensor of weights, got shape {tuple(input.shape)}")
+    w = input._numpy()
+    if (w < 0).any() or not (w == w).all() or (w.sum(axis=-1) <= 0).any():
+        raise ValueError("multinomial: weights must be non-negative, finite, with a positive sum per row")
+    n = w.shape[-1]
+    if not replacement and num_samples > n:
+        raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement from {n} categories")
+    rows = w.reshape(-1, n)
+    out = backend.cpu.multinomial(rows, int(num_samples), bool(replacement))
+    return Tensor._make(out.reshape(w.shape[:-1] + (num_samples,)))
+
+
 zeros_like = _like(zeros, "zeros_like")
 ones_like = _like(ones, "ones_like")
 empty_like = _like(empty, "empty_like")

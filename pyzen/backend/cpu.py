@@ -136,6 +136,7 @@ amax = np.max
 amin = np.min
 argmax = np.argmax
 argmin = np.argmin
+argsort = np.argsort
 cumsum = np.cumsum
 cumprod = np.cumprod
 all = np.all
@@ -339,6 +340,14 @@ def randn(shape: Sequence[int], dtype: np.dtype) -> np.ndarray:
 
 def randint(low: int, high: int, shape: Sequence[int]) -> np.ndarray:
     return default_generator._np.integers(low, high, shape, dtype=np.int64)
+
+
+def multinomial(probs: np.ndarray, num_samples: int, replacement: bool) -> np.ndarray:
+    """Indices drawn from each row of (R, C) non-negative weights."""
+    out = np.empty((probs.shape[0], num_samples), np.int64)
+    for r, row in enumerate(probs.astype(np.float64)):
+        out[r] = default_generator._np.choice(row.shape[0], num_samples, replace=replacement, p=row / row.sum())
+    return out
 
 
 def randperm(n: int) -> np.ndarray:

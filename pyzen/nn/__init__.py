@@ -1,4 +1,7 @@
-"""`pyzen.nn`: neural-network building blocks (modules arrive with the training-stack issue)."""
-from . import functional
+"""`pyzen.nn`: modules, parameters, initialisers and the functional API."""
+from . import functional, init, utils
+from .modules import *  # noqa: F403
+from .modules import __all__ as _modules_all
+from .parameter import Parameter
 
-__all__ = ["functional"]
+__all__ = ["Parameter", "functional", "init", "utils", *_modules_all]

@@ -5,11 +5,12 @@ from .elementwise import (
     logical_not, logical_or, logical_xor, lt, masked_fill, maximum, minimum, mul, ne, neg, pow,
     relu, rsqrt, sigmoid, silu, sin, sqrt, sub, tanh, where,
 )
+from .fused import cross_entropy, dropout, layer_norm, scaled_dot_product_attention
 from .indexing import embedding, gather, getitem, index_put, index_select
 from .linalg import bmm, matmul, mm
 from .reduction import (
     all, amax, amin, any, argmax, argmin, cumsum, log_softmax, logsumexp, max, mean, min, prod,
-    softmax, std, sum, var,
+    softmax, std, sum, topk, var,
 )
 from .shape import (
     broadcast_to, cat, chunk, clone, concat, concatenate, contiguous, expand, expand_as, flatten,

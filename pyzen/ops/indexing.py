@@ -113,8 +113,8 @@ class IndexSelect(Function):
     _raw = True
 
     @staticmethod
-    def forward(ctx, x, dim, index):
-        ctx.shape, ctx.dtype, ctx.dim, ctx.index = x.shape, x.dtype, dim, index
+    def forward(ctx, x, dim, index, padding_idx=None):
+        ctx.shape, ctx.dtype, ctx.dim, ctx.index, ctx.padding_idx = x.shape, x.dtype, dim, index, padding_idx
         return be(x).take(x, index, axis=dim)
 
     @staticmethod
@@ -122,6 +122,8 @@ class IndexSelect(Function):
         bx = be(g)
         out = bx.zeros(ctx.shape, ctx.dtype)
         bx.index_add(out, (slice(None),) * ctx.dim + (ctx.index,), g)
+        if ctx.padding_idx is not None:  # the padding row is never trained
+            bx.setitem(out, (slice(None),) * ctx.dim + (ctx.padding_idx,), 0)
         return out, None, None
 
 
@@ -166,10 +168,15 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     return IndexSelect.apply(input, d, idx.reshape(-1) if idx.ndim == 0 else idx)
 
 
-def embedding(input: Tensor, weight: Tensor) -> Tensor:
-    """Rows of `weight` (num_embeddings, dim) picked by the integer tensor `input`."""
+def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+    """Rows of `weight` (num_embeddings, dim) picked by the integer tensor `input`; the
+    padding_idx row gets no gradient."""
     idx = check_index(input, "embedding")
     if weight.ndim != 2:
         raise RuntimeError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {tuple(weight.shape)}")
     check_bounds(idx, weight.shape[0], "embedding", 0)
-    return IndexSelect.apply(weight, 0, idx)
+    if padding_idx is not None:
+        if not -weight.shape[0] <= padding_idx < weight.shape[0]:
+            raise IndexError(f"embedding: padding_idx {padding_idx} is out of range for {weight.shape[0]} embeddings")
+        padding_idx %= weight.shape[0]
+    return IndexSelect.apply(weight, 0, idx, padding_idx)

@@ -12,6 +12,7 @@ from . import elementwise
 from ._util import be, dim_arg, dims, keep, to_float
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
+topk_result = namedtuple("topk", ["values", "indices"])
 
 Dim = "int | tuple[int, ...] | None"
 
@@ -352,3 +353,18 @@ def any(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     x = input._data
     axes = dims(dim, x.ndim, "any")
     return Tensor._make(be(x).any(x, axis=axes, keepdims=keepdim))
+
+
+def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+    """The k largest (or smallest) entries along dim and their indices, largest first."""
+    from .indexing import gather
+
+    x = input._data
+    d = dim_arg(dim, x.ndim, "topk")
+    n = x.shape[d] if x.ndim else 1
+    if not 0 <= k <= n:
+        raise IndexError(f"topk: k={k} is out of range for dim {dim} of size {n}")
+    bx = be(x)
+    order = bx.argsort(-x if largest else x, axis=d, kind="stable") if x.ndim else bx.zeros((1,), _dtype.int64.np)
+    index = bx.take(order, range(k), axis=d) if x.ndim else order[:k].reshape(())
+    return topk_result(gather(input, d, Tensor._make(index)) if x.ndim else input.clone(), Tensor._make(index))
