@@ -11,9 +11,15 @@
 #include "cpu_features.h"
 #include "kernels/gelu.h"
 #include "kernels/matmul.h"
+#include "kernels/peak.h"
 #include "parallel.h"
 
 namespace py = pybind11;
+
+void pyzen_bind_layer_norm(py::module_& m);  // bind_layer_norm.cpp
+void pyzen_bind_cross_entropy(py::module_& m);  // bind_cross_entropy.cpp
+void pyzen_bind_adamw(py::module_& m);  // bind_adamw.cpp
+void pyzen_bind_attention(py::module_& m);  // bind_attention.cpp
 
 namespace {
 
@@ -178,6 +184,18 @@ Raises ValueError for bad shapes or strides, TypeError for bad dtypes.)doc");
         "GELU of a C-contiguous float32/float64 array: exact (erf) or approximate='tanh'.");
   m.def("gelu_backward", &gelu_backward, py::arg("grad").noconvert(), py::arg("x").noconvert(),
         py::arg("approximate") = "none", "grad * GELU'(x) for C-contiguous arrays of one shape and dtype.");
+
+  pyzen_bind_layer_norm(m);
+  pyzen_bind_cross_entropy(m);
+  pyzen_bind_adamw(m);
+  pyzen_bind_attention(m);
+
+  m.def("fma_loop", [](int64_t iters) {
+        if (iters < 0) throw py::value_error("fma_loop: iters must be >= 0, got " + std::to_string(iters));
+        py::gil_scoped_release release;
+        return pyzen::fma_loop(iters);
+      },
+      py::arg("iters"), "Run float32 FMA chains on every thread with the active ISA; returns the FLOPs done.");
 
   m.def("isa", [] { return std::string(pyzen::isa_name(pyzen::active_isa())); },
         "The instruction set the CPU kernels use: 'avx512', 'avx2' or 'scalar'.");

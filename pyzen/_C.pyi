@@ -24,6 +24,84 @@ def gelu_backward(
 ) -> npt.NDArray[np.floating]:
     """grad * GELU'(x) for C-contiguous arrays of one shape and dtype."""
 
+def attention_forward(
+    q: npt.NDArray[np.floating],
+    k: npt.NDArray[np.floating],
+    v: npt.NDArray[np.floating],
+    mask: npt.NDArray[np.bool_] | npt.NDArray[np.floating] | None = None,
+    is_causal: bool = False,
+    scale: float = 1.0,
+) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]:
+    """Fused softmax attention: (out, lse) for q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv).
+
+    out = softmax(q k^T * scale + mask) v of shape (..., Tq, Dv); lse (..., Tq) is the
+    log-sum-exp of the masked, scaled scores. q, k, v: one dtype, float32 or float64, equal
+    leading dims, unit stride along the last dim. mask: None, or bool (True = attend) /
+    additive of q's dtype with shape exactly (..., Tq, Tk) (any strides). is_causal: query i
+    attends keys j <= i. Fully masked rows give out = NaN and lse = -inf. Releases the GIL.
+    """
+
+def attention_backward(
+    grad: npt.NDArray[np.floating],
+    q: npt.NDArray[np.floating],
+    k: npt.NDArray[np.floating],
+    v: npt.NDArray[np.floating],
+    out: npt.NDArray[np.floating],
+    lse: npt.NDArray[np.floating],
+    mask: npt.NDArray[np.bool_] | npt.NDArray[np.floating] | None = None,
+    is_causal: bool = False,
+    scale: float = 1.0,
+) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating], npt.NDArray[np.floating]]:
+    """(dq, dk, dv) for attention_forward, recomputing the probabilities from lse. Fully
+    masked rows contribute nothing; results do not depend on the thread count."""
+
+def layer_norm_forward(
+    x: npt.NDArray[np.floating], weight: npt.NDArray[np.floating] | None, bias: npt.NDArray[np.floating] | None, eps: float
+) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating], npt.NDArray[np.floating]]:
+    """Layer norm over the last dim of a C-contiguous float32/float64 x (..., C); weight, bias:
+    (C,) of x's dtype or None. Returns (out, mean, rstd); mean, rstd have shape x.shape[:-1]."""
+
+def layer_norm_backward(
+    g: npt.NDArray[np.floating], x: npt.NDArray[np.floating], weight: npt.NDArray[np.floating] | None,
+    mean: npt.NDArray[np.floating], rstd: npt.NDArray[np.floating], need_bias: bool
+) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating] | None, npt.NDArray[np.floating] | None]:
+    """(dx, dweight or None, dbias or None) for layer_norm_forward, in one sweep over the rows;
+    bitwise independent of the thread count."""
+
+def cross_entropy_forward(
+    logits: npt.NDArray[np.floating], target: npt.NDArray[np.int64], ignore_index: int, label_smoothing: float
+) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]:
+    """(losses, lse), each (N,), for C-contiguous logits (N, C) and int64 target (N,); losses are 0
+    where target == ignore_index. IndexError for a target outside [0, C)."""
+
+def cross_entropy_backward(
+    g: npt.NDArray[np.floating], logits: npt.NDArray[np.floating], target: npt.NDArray[np.int64],
+    lse: npt.NDArray[np.floating], ignore_index: int, label_smoothing: float
+) -> npt.NDArray[np.floating]:
+    """d(sum_i g[i] * losses[i]) / d(logits) for cross_entropy_forward: a new (N, C) array."""
+
+def adamw_step(
+    params: list[npt.NDArray[np.floating]],
+    grads: list[npt.NDArray[np.floating]],
+    exp_avgs: list[npt.NDArray[np.floating]],
+    exp_avg_sqs: list[npt.NDArray[np.floating]],
+    max_exp_avg_sqs: list[npt.NDArray[np.floating]] | None,
+    steps: list[float],
+    *,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    decoupled: bool,
+    maximize: bool,
+) -> None:
+    """One Adam (decoupled=False) or AdamW (decoupled=True) step over every parameter, in place,
+    in one native call. All arrays C-contiguous, entry i shaped and typed like params[i]."""
+
+def fma_loop(iters: int) -> int:
+    """Run float32 FMA chains on every thread with the active ISA; returns the FLOPs done."""
+
 def isa() -> Literal["avx512", "avx2", "scalar"]:
     """The instruction set the CPU kernels use."""
 

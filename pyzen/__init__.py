@@ -30,6 +30,8 @@ from .ops import (
 )
 from ._config import show_config
 from .random import Generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
+from . import amp, metrics, optim, tokenizers, utils
+from .serialization import load, save
 
 float = float32
 double = float64

@@ -18,10 +18,8 @@
 #include "kernels/matmul.h"
 
 #include <algorithm>
-#include <cstring>
-#include <memory>
+#include <cstdlib>
 #include <new>
-#include <vector>
 
 #include "cpu_features.h"
 #include "kernels/matmul_ukernel.h"
@@ -30,7 +28,7 @@
 namespace pyzen {
 namespace {
 
-using matmul_detail::UkernelFn;
+using matmul_detail::Kernels;
 
 // Portable micro-kernel: the shared template with one-element "vectors".
 template <typename T>
@@ -46,159 +44,158 @@ struct ScalarVec {
   static T add(T a, T b) { return a + b; }
 };
 
-template <typename T>
-void ukernel_scalar(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, bool accumulate) {
-  gemm_ukernel<ScalarVec<T>, 4, 8>(kc, a, b, c, ldc, accumulate);
-}
-
-template <typename T>
-struct Kernel {
-  int mr, nr;
-  UkernelFn<T> fn;
-};
-
 constexpr int kMaxTile = 12 * 32;  // largest MR * NR of any kernel (AVX-512 float32)
 
-Kernel<float> select_kernel(Isa isa, float) {
+Kernels<float> select_kernels(Isa isa, float) {
 #ifdef PYZEN_X86_KERNELS
-  if (isa == Isa::avx512) return {12, 32, matmul_detail::sgemm_ukernel_avx512};
-  if (isa == Isa::avx2) return {6, 16, matmul_detail::sgemm_ukernel_avx2};
+  if (isa == Isa::avx512) return matmul_detail::sgemm_kernels_avx512();
+  if (isa == Isa::avx2) return matmul_detail::sgemm_kernels_avx2();
 #endif
   (void)isa;
-  return {4, 8, ukernel_scalar<float>};
+  return make_gemm_kernels<ScalarVec<float>, 4, 8>();
 }
 
-Kernel<double> select_kernel(Isa isa, double) {
+Kernels<double> select_kernels(Isa isa, double) {
 #ifdef PYZEN_X86_KERNELS
-  if (isa == Isa::avx512) return {12, 16, matmul_detail::dgemm_ukernel_avx512};
-  if (isa == Isa::avx2) return {6, 8, matmul_detail::dgemm_ukernel_avx2};
+  if (isa == Isa::avx512) return matmul_detail::dgemm_kernels_avx512();
+  if (isa == Isa::avx2) return matmul_detail::dgemm_kernels_avx2();
 #endif
   (void)isa;
-  return {4, 8, ukernel_scalar<double>};
+  return make_gemm_kernels<ScalarVec<double>, 4, 8>();
 }
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
-template <typename T>
-struct Aligned {  // 64-byte aligned scratch buffer
-  struct Free {
-    void operator()(T* p) const { ::operator delete[](p, std::align_val_t(64)); }
+// Per-thread, grow-only, 64-byte aligned scratch (slot 0: packed A, slot 1: packed B).
+// Reused across calls: a fresh multi-megabyte buffer per call costs page faults that are
+// a visible fraction of a medium-size matmul.
+void* scratch(int slot, int64_t bytes) {
+  struct Buffer {
+    void* p = nullptr;
+    int64_t size = 0;
+    ~Buffer() { ::operator delete[](p, std::align_val_t(64)); }
   };
-  std::unique_ptr<T[], Free> ptr;
-  explicit Aligned(int64_t n)
-      : ptr(static_cast<T*>(::operator new[](sizeof(T) * std::max<int64_t>(n, 1),
-                                             std::align_val_t(64)))) {}
-  T* get() const { return ptr.get(); }
-};
-
-// Pack rows [0, mc) x cols [0, kc) of a strided A block into MR-tall k-major slivers,
-// zero-padding the last sliver to MR rows.
-template <typename T>
-void pack_a(T* dst, const T* a, int64_t rs, int64_t cs, int64_t mc, int64_t kc, int mr) {
-  for (int64_t i0 = 0; i0 < mc; i0 += mr, dst += mr * kc) {
-    const int m = static_cast<int>(std::min<int64_t>(mr, mc - i0));
-    const T* src = a + i0 * rs;
-    if (cs == 1) {  // row-major A: read each row contiguously
-      for (int i = 0; i < m; ++i)
-        for (int64_t p = 0; p < kc; ++p) dst[p * mr + i] = src[i * rs + p];
-    } else {
-      for (int64_t p = 0; p < kc; ++p)
-        for (int i = 0; i < m; ++i) dst[p * mr + i] = src[i * rs + p * cs];
-    }
-    for (int i = m; i < mr; ++i)
-      for (int64_t p = 0; p < kc; ++p) dst[p * mr + i] = T(0);
+  thread_local Buffer buffers[2];
+  Buffer& b = buffers[slot];
+  if (b.size < bytes) {
+    ::operator delete[](b.p, std::align_val_t(64));
+    b.p = nullptr;
+    b.size = 0;
+    b.p = ::operator new[](static_cast<size_t>(bytes), std::align_val_t(64));
+    b.size = bytes;
   }
+  return b.p;
 }
 
-// Pack one NR-wide sliver (kc rows x n <= nr columns) of a strided B block, k-major,
-// zero-padded to NR columns.
-template <typename T>
-void pack_b_sliver(T* dst, const T* b, int64_t rs, int64_t cs, int64_t kc, int n, int nr) {
-  if (cs == 1) {  // row-major B: contiguous copy per k
-    for (int64_t p = 0; p < kc; ++p) {
-      const T* src = b + p * rs;
-      T* d = dst + p * nr;
-      for (int j = 0; j < n; ++j) d[j] = src[j];
-      for (int j = n; j < nr; ++j) d[j] = T(0);
-    }
-  } else {  // e.g. transposed B: read each column contiguously when rs == 1
-    for (int j = 0; j < n; ++j)
-      for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = b[p * rs + j * cs];
-    for (int64_t p = 0; p < kc; ++p)
-      for (int j = n; j < nr; ++j) dst[p * nr + j] = T(0);
-  }
-}
+// Cache budgets (bytes). KC: one packed B sliver (KC x NR) stays in L1 while the A slivers
+// stream past it. MC: the packed A block (MC x KC) stays in L2. NC: the packed B panel
+// (KC x NC) is shared by the threads from L3.
+static int64_t envi(const char* n, int64_t d) { const char* v = std::getenv(n); return v ? std::atoll(v) : d; }  // TUNING
+static const int64_t kL1Sliver = envi("MM_L1", 24 * 1024);
+static const int64_t kL2Block = envi("MM_L2", 192 * 1024);
+static const int64_t kL3Panel = envi("MM_L3", 3 * 512 * 1024);
+// Operands read in place (no packing) when a K-block of them spans at most this much.
+constexpr int64_t kInPlaceSpan = 64 * 1024;
 
 template <typename T>
 struct Gemm {
   const MatmulArgs<T>& x;
-  Kernel<T> ker;
-  int64_t mc, kc, nc;  // cache blocking: A block mc x kc in L2, B sliver kc x nr in L1
+  Kernels<T> ker;
+  int64_t kc, n_kb;   // K split into n_kb balanced blocks of at most kc
+  int64_t mc, nc;     // M block per task, N panel
+  int nt;             // threads working on one batch item (1 in per-item mode)
+  int64_t n_ic, n_js; // tasks per (panel, K-block): n_ic row blocks x n_js column splits
 
-  Gemm(const MatmulArgs<T>& args, Kernel<T> k) : x(args), ker(k) {
-    kc = std::max<int64_t>(64, 16384 / (ker.nr * static_cast<int64_t>(sizeof(T))));  // 16 KiB
-    mc = std::max<int64_t>(ker.mr, (160 * 1024 / (kc * sizeof(T))) / ker.mr * ker.mr);
-    nc = std::max<int64_t>(ker.nr, (2048 * 1024 / (kc * sizeof(T))) / ker.nr * ker.nr);
-    kc = std::min(kc, x.k);
-    nc = std::min(nc, round_up(x.n, ker.nr));
+  Gemm(const MatmulArgs<T>& args, Kernels<T> k, int team) : x(args), ker(k), nt(team) {
+    const int64_t M = x.m, N = x.n, K = x.k, sz = sizeof(T);
+    // K blocks depend only on K and the kernel, never on the thread count: this is what
+    // keeps results identical for any number of threads.
+    const int64_t kc_max = std::max<int64_t>(32, kL1Sliver / (ker.nr * sz));
+    n_kb = ceil_div(K, kc_max);
+    kc = ceil_div(K, n_kb);
+    const int64_t mc_max = std::max<int64_t>(ker.mr, kL2Block / (kc * sz) / ker.mr * ker.mr);
+    const int64_t nc_max = std::max<int64_t>(ker.nr, kL3Panel / (kc * sz) / ker.nr * ker.nr);
+    nc = round_up(ceil_div(N, ceil_div(N, nc_max)), ker.nr);  // balanced panels
+    // Row blocks: at least one per thread and a multiple of the team size while there are
+    // few of them, so that the threads get equal shares.
+    n_ic = ceil_div(M, mc_max);
+    if (nt > 1 && n_ic < 8 * nt) n_ic = std::min(round_up(n_ic, nt), ceil_div(M, ker.mr));
+    mc = round_up(ceil_div(M, n_ic), ker.mr);
+    n_ic = ceil_div(M, mc);
+    // Too few rows for the team: split the columns of each panel as well.
+    n_js = n_ic >= nt ? 1 : std::min(ceil_div(nt, n_ic), ceil_div(nc, ker.nr));
   }
-  int64_t a_buffer_size() const { return mc * kc; }
-  int64_t b_buffer_size() const { return nc * kc; }
+  int64_t a_buffer_size() const { return (mc + ker.mr) * kc + kMaxTile; }
+  int64_t b_buffer_size() const { return 2 * nc * kc + kMaxTile; }  // double-buffered
 
   // C[bi] for one batch item. With team=true every thread of the enclosing parallel region
   // calls this together (B packing is shared, M/N tiles are split); otherwise the calling
   // thread does the whole item alone (tid = 0, nt = 1).
-  void run_item(int64_t bi, T* bpack, T* apack, bool team) const {
+  void run_item(int64_t bi, T* bbuf, T* apack, bool team) const {
     const int tid = team ? thread_id() : 0;
-    const int nt = team ? team_size() : 1;
     const int mr = ker.mr, nr = ker.nr;
     const int64_t M = x.m, N = x.n, K = x.k;
     const T* A = x.a + bi * x.a_stride[0];
     const T* B = x.b + bi * x.b_stride[0];
+    const int64_t a_rs = x.a_stride[1], a_cs = x.a_stride[2];
+    const int64_t b_rs = x.b_stride[1], b_cs = x.b_stride[2];
     T* C = x.c + bi * M * N;
-    // Enough M-blocks for every thread when M allows it; otherwise split N as well.
-    const int64_t mcb = std::min(mc, round_up(ceil_div(M, nt), mr));
-    const int64_t n_ic = ceil_div(M, mcb);
     alignas(64) T tmp[kMaxTile];
+    const int64_t sz = sizeof(T);
+    // Column-major A / row-major B are read in place when a K-block of them is compact (no
+    // TLB or cache-set trouble) or when they are reused too few times to repay a packing pass.
+    const bool a_in_place = a_rs == 1 && (kc * std::abs(a_cs) * sz <= kInPlaceSpan || N <= 2 * nr);
+    const bool b_in_place = b_cs == 1 && (kc * std::abs(b_rs) * sz <= kInPlaceSpan || M <= 2 * mr);
+    const int nthr = team ? nt : 1;
+    int64_t step = 0;
 
     for (int64_t j0 = 0; j0 < N; j0 += nc) {
       const int64_t ncur = std::min(nc, N - j0);
       const int64_t n_sl = ceil_div(ncur, nr);
-      const int64_t n_js = std::min<int64_t>(n_sl, n_ic >= nt ? 1 : ceil_div(nt, n_ic));
-      for (int64_t p0 = 0; p0 < K; p0 += kc) {
-        const int64_t kcur = std::min(kc, K - p0);
-        const bool accumulate = p0 > 0;
-        for (int64_t s = tid; s < n_sl; s += nt)
-          pack_b_sliver(bpack + s * nr * kcur,
-                        B + p0 * x.b_stride[1] + (j0 + s * nr) * x.b_stride[2], x.b_stride[1],
-                        x.b_stride[2], kcur, static_cast<int>(std::min<int64_t>(nr, ncur - s * nr)),
-                        nr);
-        if (team) {
+      for (int64_t kb = 0; kb < n_kb; ++kb, ++step) {
+        const int64_t p0 = kb * kc, kcur = std::min(kc, K - p0);
+        const bool accumulate = kb > 0;
+        T* bpack = bbuf + (step & 1) * nc * kc;  // double buffer: one barrier per step
+        const T* Bk = B + p0 * b_rs + j0 * b_cs;
+        for (int64_t s = tid; s < n_sl; s += nthr) {
+          const int n = static_cast<int>(std::min<int64_t>(nr, ncur - s * nr));
+          if (b_in_place && n == nr) continue;
+          ker.pack_b(bpack + s * nr * kcur, Bk + s * nr * b_cs, b_rs, b_cs, n, kcur);
+        }
+        if (team && !(b_in_place && ncur % nr == 0)) {
 #pragma omp barrier
         }
         int64_t packed_ic = -1;
-        for (int64_t t = tid; t < n_ic * n_js; t += nt) {
+        for (int64_t t = tid; t < n_ic * n_js; t += nthr) {
           const int64_t ic = t / n_js, js = t % n_js;
-          const int64_t i0 = ic * mcb, mcur = std::min(mcb, M - i0);
+          const int64_t i0 = ic * mc, mcur = std::min(mc, M - i0);
+          const T* Ak = A + i0 * a_rs + p0 * a_cs;
           if (ic != packed_ic) {
-            pack_a(apack, A + i0 * x.a_stride[1] + p0 * x.a_stride[2], x.a_stride[1],
-                   x.a_stride[2], mcur, kcur, mr);
+            for (int64_t ir = 0; ir < mcur; ir += mr) {
+              const int m = static_cast<int>(std::min<int64_t>(mr, mcur - ir));
+              if (a_in_place && m == mr) continue;
+              ker.pack_a(apack + ir * kcur, Ak + ir * a_rs, a_rs, a_cs, m, kcur);
+            }
             packed_ic = ic;
           }
           const int64_t s_begin = n_sl * js / n_js, s_end = n_sl * (js + 1) / n_js;
           for (int64_t s = s_begin; s < s_end; ++s) {
             const int64_t j = j0 + s * nr;
             const int n = static_cast<int>(std::min<int64_t>(nr, N - j));
-            const T* bp = bpack + s * nr * kcur;
+            const bool bp_packed = !(b_in_place && n == nr);
+            const T* bp = bp_packed ? bpack + s * nr * kcur : Bk + s * nr;
+            const int64_t ldb = bp_packed ? nr : b_rs;
             for (int64_t ir = 0; ir < mcur; ir += mr) {
               const int m = static_cast<int>(std::min<int64_t>(mr, mcur - ir));
-              const T* ap = apack + ir * kcur;
+              const bool ap_packed = !(a_in_place && m == mr);
+              const T* ap = ap_packed ? apack + ir * kcur : Ak + ir;
+              const int64_t lda = ap_packed ? mr : a_cs;
               T* cp = C + (i0 + ir) * N + j;
               if (m == mr && n == nr) {
-                ker.fn(kcur, ap, bp, cp, N, accumulate);
+                ker.ukernel(kcur, ap, lda, bp, ldb, cp, N, accumulate);
               } else {  // edge tile: compute into scratch, copy the valid part
-                ker.fn(kcur, ap, bp, tmp, nr, false);
+                ker.ukernel(kcur, ap, lda, bp, ldb, tmp, nr, false);
                 for (int i = 0; i < m; ++i)
                   for (int jj = 0; jj < n; ++jj)
                     cp[i * N + jj] = accumulate ? cp[i * N + jj] + tmp[i * nr + jj] : tmp[i * nr + jj];
@@ -206,14 +203,13 @@ struct Gemm {
             }
           }
         }
-        if (team) {
-#pragma omp barrier
-        }
       }
+    }
+    if (team) {  // the caller may reuse bbuf for the next item right away
+#pragma omp barrier
     }
   }
 };
-
 // Tiny problems: a direct triple loop beats packing. Sums over p in order, like the
 // blocked path.
 template <typename T>
@@ -255,31 +251,27 @@ void matmul_impl(const MatmulArgs<T>& x) {
     return;
   }
 
-  const Gemm<T> g(x, select_kernel(active_isa(), T()));
+  const Kernels<T> ker = select_kernels(active_isa(), T());
   // Many batch items: one item per thread at a time (no barriers). Otherwise the whole
   // team works on each item in turn.
   const bool per_item = nthreads > 1 && x.batch >= nthreads &&
                         (x.batch % nthreads == 0 || x.batch >= 4 * nthreads);
   if (nthreads == 1 || per_item) {
-    std::vector<Aligned<T>> apacks, bpacks;
-    for (int t = 0; t < nthreads; ++t) {
-      apacks.emplace_back(g.a_buffer_size());
-      bpacks.emplace_back(g.b_buffer_size());
-    }
+    const Gemm<T> g(x, ker, 1);
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
     {
       const int tid = thread_id(), nt = team_size();
-      for (int64_t bi = tid; bi < x.batch; bi += nt)
-        g.run_item(bi, bpacks[tid].get(), apacks[tid].get(), false);
+      T* apack = static_cast<T*>(scratch(0, g.a_buffer_size() * sizeof(T)));
+      T* bpack = static_cast<T*>(scratch(1, g.b_buffer_size() * sizeof(T)));
+      for (int64_t bi = tid; bi < x.batch; bi += nt) g.run_item(bi, bpack, apack, false);
     }
   } else {
-    std::vector<Aligned<T>> apacks;
-    for (int t = 0; t < nthreads; ++t) apacks.emplace_back(g.a_buffer_size());
-    Aligned<T> bpack(g.b_buffer_size());
+    const Gemm<T> g(x, ker, nthreads);
+    T* bpack = static_cast<T*>(scratch(1, g.b_buffer_size() * sizeof(T)));
 #pragma omp parallel num_threads(nthreads)
     {
-      for (int64_t bi = 0; bi < x.batch; ++bi)
-        g.run_item(bi, bpack.get(), apacks[thread_id()].get(), true);
+      T* apack = static_cast<T*>(scratch(0, g.a_buffer_size() * sizeof(T)));
+      for (int64_t bi = 0; bi < x.batch; ++bi) g.run_item(bi, bpack, apack, true);
     }
   }
 }

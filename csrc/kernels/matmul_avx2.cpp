@@ -39,14 +39,7 @@ struct Avx2F64 {
 
 namespace pyzen::matmul_detail {
 
-void sgemm_ukernel_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                        bool accumulate) {
-  gemm_ukernel<Avx2F32, 6, 2>(kc, a, b, c, ldc, accumulate);
-}
-
-void dgemm_ukernel_avx2(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
-                        bool accumulate) {
-  gemm_ukernel<Avx2F64, 6, 2>(kc, a, b, c, ldc, accumulate);
-}
+Kernels<float> sgemm_kernels_avx2() { return make_gemm_kernels<Avx2F32, 6, 2>(); }
+Kernels<double> dgemm_kernels_avx2() { return make_gemm_kernels<Avx2F64, 6, 2>(); }
 
 }  // namespace pyzen::matmul_detail

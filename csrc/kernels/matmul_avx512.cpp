@@ -38,14 +38,7 @@ struct Avx512F64 {
 
 namespace pyzen::matmul_detail {
 
-void sgemm_ukernel_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                          bool accumulate) {
-  gemm_ukernel<Avx512F32, 12, 2>(kc, a, b, c, ldc, accumulate);
-}
-
-void dgemm_ukernel_avx512(int64_t kc, const double* a, const double* b, double* c,
-                          int64_t ldc, bool accumulate) {
-  gemm_ukernel<Avx512F64, 12, 2>(kc, a, b, c, ldc, accumulate);
-}
+Kernels<float> sgemm_kernels_avx512() { return make_gemm_kernels<Avx512F32, 12, 2>(); }
+Kernels<double> dgemm_kernels_avx512() { return make_gemm_kernels<Avx512F64, 12, 2>(); }
 
 }  // namespace pyzen::matmul_detail

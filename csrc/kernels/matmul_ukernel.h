@@ -1,12 +1,15 @@
-// The register-blocked micro-kernel shared by every ISA: each ISA file instantiates it with
-// its own vector type, so the AVX-512 kernel (which CI may never run) is the same code as
-// the AVX2 one with wider registers.
+// The register-blocked micro-kernel and the packing routines shared by every ISA: each ISA
+// file instantiates them with its own vector type, so the AVX-512 kernel (which CI may never
+// run) is the same code as the AVX2 one with wider registers.
 //
-// Computes an MR x NR tile  C = (accumulate ? C : 0) + Apanel . Bpanel  where
-//   Apanel is packed k-major: a[p*MR + i] = A(i, p), p < kc
-//   Bpanel is packed k-major: b[p*NR + j] = B(p, j), NR = NV * V::width
+// gemm_ukernel computes an MR x NR tile  C = (accumulate ? C : 0) + A . B  where
+//   A(i, p) = a[p*lda + i]   (lda = MR for a packed sliver; the column stride of a
+//                             column-major A read in place)
+//   B(p, j) = b[p*ldb + j]   (ldb = NR for a packed sliver; the row stride of a row-major B
+//                             read in place), NR = NV * V::width, p < kc
 // The sum over p is done in registers from zero and added to C once, so a tile computed
-// into a scratch buffer (matrix edges) gives bit-identical results to one computed in place.
+// into a scratch buffer (matrix edges) and a tile read from a packed or an unpacked operand
+// give bit-identical results.
 //
 // Everything here has internal linkage (anonymous namespace) on purpose: this header is
 // compiled with different -m flags in different files, and inline functions with external
@@ -15,19 +18,44 @@
 
 #include <cstdint>
 
+namespace pyzen::matmul_detail {
+
+// One ISA's kernel set for one dtype, as the driver (matmul.cpp) uses it.
+template <typename T>
+struct Kernels {
+  int mr, nr;
+  void (*ukernel)(int64_t kc, const T* a, int64_t lda, const T* b, int64_t ldb, T* c,
+                  int64_t ldc, bool accumulate);
+  void (*pack_a)(T* dst, const T* a, int64_t rs, int64_t cs, int m, int64_t kc);
+  void (*pack_b)(T* dst, const T* b, int64_t rs, int64_t cs, int n, int64_t kc);
+};
+
+// Defined in matmul_avx2.cpp / matmul_avx512.cpp (x86-64 builds only).
+Kernels<float> sgemm_kernels_avx2();    // 6 x 16
+Kernels<double> dgemm_kernels_avx2();   // 6 x 8
+Kernels<float> sgemm_kernels_avx512();  // 12 x 32
+Kernels<double> dgemm_kernels_avx512(); // 12 x 16
+
+}  // namespace pyzen::matmul_detail
+
 namespace {
 
 template <class V, int MR, int NV>
-inline void gemm_ukernel(int64_t kc, const typename V::scalar* __restrict a,
-                         const typename V::scalar* __restrict b, typename V::scalar* __restrict c,
-                         int64_t ldc, bool accumulate) {
+inline void gemm_ukernel(int64_t kc, const typename V::scalar* __restrict a, int64_t lda,
+                         const typename V::scalar* __restrict b, int64_t ldb,
+                         typename V::scalar* __restrict c, int64_t ldc, bool accumulate) {
   constexpr int W = V::width;
   typename V::reg acc[MR][NV];
 #pragma GCC unroll 32
-  for (int i = 0; i < MR; ++i)
+  for (int i = 0; i < MR; ++i) {
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) acc[i][j] = V::zero();
+    // The tile of C is read (accumulate) or written at the end: start fetching it now.
+    __builtin_prefetch(c + i * ldc, 1);
+    __builtin_prefetch(c + i * ldc + NV * W - 1, 1);
+  }
 
+#pragma GCC unroll 4
   for (int64_t p = 0; p < kc; ++p) {
     typename V::reg bv[NV];
 #pragma GCC unroll 4
@@ -38,8 +66,8 @@ inline void gemm_ukernel(int64_t kc, const typename V::scalar* __restrict a,
 #pragma GCC unroll 4
       for (int j = 0; j < NV; ++j) acc[i][j] = V::fma(ai, bv[j], acc[i][j]);
     }
-    a += MR;
-    b += NV * W;
+    a += lda;
+    b += ldb;
   }
 
 #pragma GCC unroll 32
@@ -51,17 +79,54 @@ inline void gemm_ukernel(int64_t kc, const typename V::scalar* __restrict a,
     }
 }
 
+// Pack rows [0, m) x cols [0, kc) of a strided A (element (i, p) at a[i*rs + p*cs]) into one
+// MR-tall k-major sliver dst[p*MR + i], zero-padding rows m..MR-1. MR is a compile-time
+// constant so the row loop unrolls into straight loads and stores.
+template <typename T, int MR>
+inline void gemm_pack_a(T* __restrict dst, const T* __restrict a, int64_t rs, int64_t cs, int m,
+                        int64_t kc) {
+  if (m == MR && cs == 1) {  // row-major A: MR row streams, one element each per k
+    for (int64_t p = 0; p < kc; ++p)
+#pragma GCC unroll 32
+      for (int i = 0; i < MR; ++i) dst[p * MR + i] = a[i * rs + p];
+  } else if (m == MR && rs == 1) {  // column-major A: MR contiguous elements per k
+    for (int64_t p = 0; p < kc; ++p)
+#pragma GCC unroll 32
+      for (int i = 0; i < MR; ++i) dst[p * MR + i] = a[p * cs + i];
+  } else {
+    for (int64_t p = 0; p < kc; ++p) {
+      for (int i = 0; i < m; ++i) dst[p * MR + i] = a[i * rs + p * cs];
+      for (int i = m; i < MR; ++i) dst[p * MR + i] = T(0);
+    }
+  }
+}
+
+// Pack rows [0, kc) x cols [0, n) of a strided B (element (p, j) at b[p*rs + j*cs]) into one
+// NR-wide k-major sliver dst[p*NR + j], zero-padding columns n..NR-1.
+template <typename T, int NR>
+inline void gemm_pack_b(T* __restrict dst, const T* __restrict b, int64_t rs, int64_t cs, int n,
+                        int64_t kc) {
+  if (n == NR && cs == 1) {  // row-major B: one contiguous NR-vector per k
+    for (int64_t p = 0; p < kc; ++p)
+#pragma GCC unroll 64
+      for (int j = 0; j < NR; ++j) dst[p * NR + j] = b[p * rs + j];
+  } else if (n == NR && rs == 1) {  // column-major B (a transposed view): NR column streams
+    for (int64_t p = 0; p < kc; ++p)
+#pragma GCC unroll 64
+      for (int j = 0; j < NR; ++j) dst[p * NR + j] = b[j * cs + p];
+  } else {
+    for (int64_t p = 0; p < kc; ++p) {
+      for (int j = 0; j < n; ++j) dst[p * NR + j] = b[p * rs + j * cs];
+      for (int j = n; j < NR; ++j) dst[p * NR + j] = T(0);
+    }
+  }
+}
+
+template <class V, int MR, int NV>
+pyzen::matmul_detail::Kernels<typename V::scalar> make_gemm_kernels() {
+  using T = typename V::scalar;
+  constexpr int NR = NV * V::width;
+  return {MR, NR, gemm_ukernel<V, MR, NV>, gemm_pack_a<T, MR>, gemm_pack_b<T, NR>};
+}
+
 }  // namespace
-
-namespace pyzen::matmul_detail {
-
-template <typename T>
-using UkernelFn = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, bool accumulate);
-
-// Defined in matmul_avx2.cpp / matmul_avx512.cpp (x86-64 builds only).
-void sgemm_ukernel_avx2(int64_t, const float*, const float*, float*, int64_t, bool);    // 6 x 16
-void dgemm_ukernel_avx2(int64_t, const double*, const double*, double*, int64_t, bool);  // 6 x 8
-void sgemm_ukernel_avx512(int64_t, const float*, const float*, float*, int64_t, bool);    // 12 x 32
-void dgemm_ukernel_avx512(int64_t, const double*, const double*, double*, int64_t, bool);  // 12 x 16
-
-}  // namespace pyzen::matmul_detail

@@ -217,89 +217,80 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out.reshape(batch + (m, n))
 
 
-# ---- fused training ops (NumPy reference versions until the native kernels land) ----
+# ---- fused training ops (native kernels in pyzen._C: csrc/kernels/{layer_norm,cross_entropy,adamw}.cpp) ----
+def _row_param(p: np.ndarray | None, dtype: np.dtype) -> np.ndarray | None:
+    """A layer norm weight/bias as a C-contiguous array of the input's dtype (or None)."""
+    return None if p is None else np.asarray(p, dtype=dtype, order="C")
+
+
 def layer_norm_forward(x: np.ndarray, weight: np.ndarray | None, bias: np.ndarray | None, eps: float) -> tuple:
     """Normalise over the last dim. Returns (out, mean, rstd); mean and rstd have shape x.shape[:-1]."""
-    mean = x.mean(axis=-1)
-    xc = x - mean[..., None]
-    rstd = 1.0 / np.sqrt((xc * xc).mean(axis=-1) + x.dtype.type(eps))
-    out = xc * rstd[..., None]
-    if weight is not None:
-        out = out * weight
-    if bias is not None:
-        out = out + bias
-    return out.astype(x.dtype, copy=False), mean, rstd.astype(x.dtype, copy=False)
+    x = np.asarray(x, order="C")
+    return _C.layer_norm_forward(x, _row_param(weight, x.dtype), _row_param(bias, x.dtype), float(eps))
 
 
 def layer_norm_backward(g: np.ndarray, x: np.ndarray, weight: np.ndarray | None, mean: np.ndarray, rstd: np.ndarray, need_bias: bool) -> tuple:
     """(dx, dweight or None, dbias or None) for layer_norm_forward."""
-    xhat = (x - mean[..., None]) * rstd[..., None]
-    rows = tuple(range(x.ndim - 1))
-    dweight = np.sum(g * xhat, axis=rows) if weight is not None else None
-    dbias = np.sum(g, axis=rows) if need_bias else None
-    gw = g * weight if weight is not None else g
-    c = x.shape[-1]
-    dx = rstd[..., None] * (gw - gw.mean(axis=-1, keepdims=True) - xhat * (gw * xhat).sum(axis=-1, keepdims=True) / c)
-    return dx.astype(x.dtype, copy=False), dweight, dbias
+    x = np.asarray(x, order="C")
+    g = np.asarray(np.broadcast_to(g, x.shape), dtype=x.dtype, order="C")
+    mean = np.asarray(mean, dtype=x.dtype, order="C")
+    rstd = np.asarray(rstd, dtype=x.dtype, order="C")
+    return _C.layer_norm_backward(g, x, _row_param(weight, x.dtype), mean, rstd, bool(need_bias))
 
 
-def _attention_bias(mask: np.ndarray | None, is_causal: bool, tq: int, tk: int, dtype: np.dtype) -> np.ndarray | None:
-    bias = None
-    if is_causal:
-        bias = np.where(np.tril(np.ones((tq, tk), dtype=bool)), 0, -np.inf).astype(dtype)
+def _attention_operands(*arrays: np.ndarray, mask: np.ndarray | None) -> tuple:
+    """q, k, v (and grad, out) broadcast to one batch shape as views the kernel can read
+    (unit stride along the last dim, else a copy), and the mask broadcast (stride 0, no copy)
+    to that batch shape + (Tq, Tk): the layout _C.attention_forward/backward accepts."""
+    lead = np.broadcast_shapes(*(x.shape[:-2] for x in arrays), () if mask is None else mask.shape[:-2])
+    out = []
+    for x in arrays:
+        x = np.broadcast_to(x, lead + x.shape[-2:])
+        if (x.shape[-1] > 1 and x.strides[-1] != x.itemsize) or not x.flags.aligned:
+            x = np.asarray(x, order="C")
+        out.append(x)
     if mask is not None:
-        m = np.where(mask, 0, -np.inf).astype(dtype) if mask.dtype == np.bool_ else mask.astype(dtype)
-        bias = m if bias is None else bias + m
-    return bias
+        q = arrays[0]
+        if mask.dtype != np.bool_ and mask.dtype != q.dtype:
+            mask = mask.astype(q.dtype)
+        mask = np.broadcast_to(mask, lead + (q.shape[-2], arrays[1].shape[-2]))
+    return (*out, mask)
 
 
 def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None, is_causal: bool, scale: float) -> tuple:
-    """softmax(q k^T * scale + mask) v over (..., T, D) arrays. Returns (out, lse), lse of shape (..., Tq)."""
-    s = matmul(q, np.swapaxes(k, -1, -2)) * q.dtype.type(scale)
-    bias = _attention_bias(mask, is_causal, q.shape[-2], k.shape[-2], q.dtype)
-    if bias is not None:
-        s = s + bias
-    lse = logsumexp(s, -1, False)
-    with np.errstate(all="ignore"):  # fully masked rows give nan, like PyTorch
-        p = np.exp(s - lse[..., None])
-    return matmul(p.astype(q.dtype, copy=False), np.broadcast_to(v, p.shape[:-2] + v.shape[-2:])), lse
+    """softmax(q k^T * scale + mask) v over (..., T, D) arrays. Returns (out, lse), lse of shape (..., Tq).
+
+    Native flash-style kernel (_C.attention_forward): no (Tq x Tk) matrix is built. mask is
+    bool (True = attend) or additive, broadcastable to (..., Tq, Tk); is_causal masks key
+    j > query i. Fully masked rows give NaN output and lse = -inf, like PyTorch."""
+    q, k, v, mask = _attention_operands(q, k, v, mask=mask)
+    return _C.attention_forward(q, k, v, mask, bool(is_causal), float(scale))
 
 
 def attention_backward(g: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray, out: np.ndarray, lse: np.ndarray, mask: np.ndarray | None, is_causal: bool, scale: float) -> tuple:
-    """(dq, dk, dv) for attention_forward, recomputing the probabilities from lse."""
-    s = matmul(q, np.swapaxes(k, -1, -2)) * q.dtype.type(scale)
-    bias = _attention_bias(mask, is_causal, q.shape[-2], k.shape[-2], q.dtype)
-    if bias is not None:
-        s = s + bias
-    with np.errstate(all="ignore"):
-        p = np.exp(s - lse[..., None]).astype(q.dtype, copy=False)
-    dv = matmul(np.swapaxes(p, -1, -2), g)
-    dp = matmul(g, np.swapaxes(np.broadcast_to(v, g.shape[:-2] + v.shape[-2:]), -1, -2))
-    ds = p * (dp - np.sum(g * out, axis=-1, keepdims=True)) * q.dtype.type(scale)
-    ds = np.nan_to_num(ds)
-    return matmul(ds, np.broadcast_to(k, ds.shape[:-1] + k.shape[-1:])), matmul(np.swapaxes(ds, -1, -2), q), dv
+    """(dq, dk, dv) for attention_forward, recomputing the probabilities from lse.
+
+    Gradients have the broadcast batch shape (the autograd engine sums them back to each
+    input's shape). Fully masked rows contribute nothing (zero gradients, not NaN)."""
+    q, k, v, g, out, mask = _attention_operands(q, k, v, g, out, mask=mask)
+    lse = np.broadcast_to(lse, q.shape[:-1])
+    return _C.attention_backward(g, q, k, v, out, lse, mask, bool(is_causal), float(scale))
 
 
 def cross_entropy_forward(logits: np.ndarray, target: np.ndarray, ignore_index: int, label_smoothing: float) -> tuple:
     """Per-row losses (0 where target == ignore_index) and each row's logsumexp, for (N, C) logits."""
-    lse = logsumexp(logits, -1, False)
-    keep = target != ignore_index
-    safe = np.where(keep, target, 0)
-    nll = lse - np.take_along_axis(logits, safe[:, None], axis=1)[:, 0]
-    if label_smoothing:
-        smooth = lse - logits.mean(axis=-1)
-        nll = (1 - label_smoothing) * nll + label_smoothing * smooth
-    return np.where(keep, nll, 0).astype(logits.dtype, copy=False), lse
+    logits = np.asarray(logits, order="C")
+    target = np.asarray(target, dtype=np.int64, order="C")
+    return _C.cross_entropy_forward(logits, target, int(ignore_index), float(label_smoothing))
 
 
 def cross_entropy_backward(g: np.ndarray, logits: np.ndarray, target: np.ndarray, lse: np.ndarray, ignore_index: int, label_smoothing: float) -> np.ndarray:
     """d(sum_i g_i * loss_i)/d(logits) for cross_entropy_forward."""
-    keep = target != ignore_index
-    p = np.exp(logits - lse[:, None])
-    p[np.arange(len(target)), np.where(keep, target, 0)] -= 1 - label_smoothing
-    if label_smoothing:
-        p -= label_smoothing / logits.shape[-1]
-    return (p * np.where(keep, g, 0)[:, None]).astype(logits.dtype, copy=False)
+    logits = np.asarray(logits, order="C")
+    g = np.asarray(np.broadcast_to(g, logits.shape[:1]), dtype=logits.dtype, order="C")
+    lse = np.asarray(lse, dtype=logits.dtype, order="C")
+    target = np.asarray(target, dtype=np.int64, order="C")
+    return _C.cross_entropy_backward(g, logits, target, lse, int(ignore_index), float(label_smoothing))
 
 
 def adamw_step(
@@ -307,26 +298,16 @@ def adamw_step(
     *, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float, decoupled: bool, maximize: bool,
 ) -> None:
     """One Adam (decoupled=False) or AdamW step over every parameter, in place. `steps` holds
-    each parameter's step count after this step; max_exp_avg_sqs is given for amsgrad."""
-    for i, (p, g, m, v) in enumerate(zip(params, grads, exp_avgs, exp_avg_sqs)):
-        if maximize:
-            g = -g
-        if weight_decay:
-            if decoupled:
-                p *= 1 - lr * weight_decay
-            else:
-                g = g + weight_decay * p
-        m += (1 - beta1) * (g - m)
-        v *= beta2
-        v += (1 - beta2) * g * g
-        step = steps[i]
-        bias1 = 1 - beta1**step
-        bias2_sqrt = math.sqrt(1 - beta2**step)
-        denom_src = v
-        if max_exp_avg_sqs is not None:
-            np.maximum(max_exp_avg_sqs[i], v, out=max_exp_avg_sqs[i])
-            denom_src = max_exp_avg_sqs[i]
-        p -= (lr / bias1) * m / (np.sqrt(denom_src) / bias2_sqrt + eps)
+    each parameter's step count after this step; max_exp_avg_sqs is given for amsgrad.
+    One native call for all parameters; params and states must be C-contiguous (ValueError
+    otherwise: they are updated in place), grads are read as C-contiguous copies if needed."""
+    grads = [np.asarray(g, dtype=p.dtype if isinstance(p, np.ndarray) else None, order="C") for p, g in zip(params, grads)]
+    _C.adamw_step(
+        list(params), grads, list(exp_avgs), list(exp_avg_sqs), None if max_exp_avg_sqs is None else list(max_exp_avg_sqs),
+        [float(s) for s in steps],
+        lr=float(lr), beta1=float(beta1), beta2=float(beta2), eps=float(eps),
+        weight_decay=float(weight_decay), decoupled=bool(decoupled), maximize=bool(maximize),
+    )
 
 
 # ---- random (pyzen's own generator, so seeds reproduce whatever NumPy's global state is) ----

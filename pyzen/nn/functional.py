@@ -8,7 +8,7 @@ from ..ops import (
     sigmoid, silu, softmax, sum, tanh, where,
 )
 from ..ops._util import check_index
-from ..ops.fused import cross_entropy, dropout, layer_norm, scaled_dot_product_attention  # noqa: F401
+from ..ops.fused import BinaryCrossEntropy, classes_last, cross_entropy, dropout, layer_norm, scaled_dot_product_attention  # noqa: F401
 from ..ops.indexing import gather
 
 __all__ = [
@@ -57,28 +57,26 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
 
 
 def nll_loss(input: Tensor, target: Tensor, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
-    """-input[i, target[i]] for log-probabilities (N, C), rows with ignore_index skipped."""
-    t = check_index(target, "nll_loss")
-    if input.ndim != 2 or t.ndim != 1 or t.shape[0] != input.shape[0]:
-        raise RuntimeError(f"nll_loss: expected input (N, C) and target (N,), got {tuple(input.shape)} and {tuple(t.shape)}")
+    """-input[i, target[i]] for log-probabilities (N, C), (N, C, d1, ...) or (C,); entries
+    whose target is ignore_index are skipped."""
+    rows, t, out_shape = classes_last(input, target, ignore_index, "nll_loss")
     keep = t != ignore_index
     safe = Tensor._make(where(Tensor._make(keep), Tensor._make(t), 0)._data.reshape(-1, 1))
-    if safe.numel() and (int(safe.max()) >= input.shape[1] or int(safe.min()) < 0):
-        raise IndexError(f"nll_loss: target out of bounds for {input.shape[1]} classes")
-    picked = -gather(input, 1, safe).reshape(-1) * Tensor._make(keep.astype(input._data.dtype))
+    picked = -gather(rows, 1, safe).reshape(-1) * Tensor._make(keep.astype(rows._data.dtype))
     if reduction == "mean":
-        return sum(picked) / max(int(keep.sum()), 1) if keep.any() else sum(picked) * float("nan")
+        return sum(picked) / int(keep.sum()) if keep.any() else sum(picked) * float("nan")
+    if reduction == "none":
+        return picked.reshape(out_shape)
     return _reduce(picked, reduction, "nll_loss")
 
 
 def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    """-(t log p + (1 - t) log(1 - p)); each log is clamped at -100 like PyTorch."""
+    """-(t log p + (1 - t) log(1 - p)); each log is clamped at -100 like PyTorch, so p of
+    exactly 0 or 1 gives a finite loss and gradient."""
     _same_shape(input, target, "binary_cross_entropy")
-    lo, hi = float(input.min()) if input.numel() else 0.0, float(input.max()) if input.numel() else 0.0
-    if lo < 0 or hi > 1:
-        raise ValueError(f"binary_cross_entropy: input values must be in [0, 1], got range [{lo}, {hi}]")
-    loss = -(target * clamp(log(input), min=-100) + (1 - target) * clamp(log(1 - input), min=-100))
-    return _reduce(loss, reduction, "binary_cross_entropy")
+    if input.numel() and (float(input.min()) < 0 or float(input.max()) > 1):
+        raise ValueError(f"binary_cross_entropy: input values must be in [0, 1], got range [{float(input.min())}, {float(input.max())}]")
+    return _reduce(BinaryCrossEntropy.apply(input, target), reduction, "binary_cross_entropy")
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, reduction: str = "mean", pos_weight: Tensor | None = None) -> Tensor:

@@ -61,6 +61,27 @@ class CrossEntropy(Function):
         return be(g).cross_entropy_backward(g, logits, target, lse, ctx.ignore_index, ctx.label_smoothing)
 
 
+class BinaryCrossEntropy(Function):
+    """Elementwise -(t log p + (1 - t) log(1 - p)), logs clamped at -100 (PyTorch's rule)."""
+
+    _raw = True
+
+    @staticmethod
+    def forward(ctx, p, t):
+        bx = be(p)
+        with bx.errstate():  # log(0) = -inf before the clamp
+            log_p, log_q = bx.maximum(bx.log(p), -100), bx.maximum(bx.log(1 - p), -100)
+        ctx.save_for_backward(p, t, log_p, log_q)
+        return -(t * log_p + (1 - t) * log_q)
+
+    @staticmethod
+    def backward(ctx, g):
+        p, t, log_p, log_q = ctx._saved
+        bx = be(p)
+        # d/dp is (p - t) / (p (1 - p)), with the denominator kept >= 1e-12 as in PyTorch.
+        return g * (p - t) / bx.maximum(p * (1 - p), 1e-12), g * (log_q - log_p)
+
+
 # ---- public functions ----
 def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalise over the trailing `normalized_shape` dims, then scale and shift."""
@@ -139,20 +160,12 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     return mul(input, Tensor._make(keep))
 
 
-def cross_entropy(
-    input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0
-) -> Tensor:
-    """Cross-entropy of logits (N, C) or (N, C, d1, ...) against class indices of shape (N, ...)."""
-    from . import reduction as R
+def classes_last(input: Tensor, target: Any, ignore_index: int, op: str) -> tuple[Tensor, Any, tuple]:
+    """Scores (N, C, d1, ...) or unbatched (C,) as rows (M, C), class indices (M,) checked to be
+    in range (ignore_index aside), and the shape per-element losses take."""
     from . import shape
 
-    if weight is not None:
-        raise NotImplementedError("cross_entropy: class weights are not supported yet")
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
-    t = check_index(target, "cross_entropy")
+    t = check_index(target, op)
     if input.ndim == 1:
         input, t = input.unsqueeze(0), t.reshape(1) if t.ndim == 0 else t
     if input.ndim > 2:  # (N, C, d1, ...) -> (N * d1 * ..., C)
@@ -161,14 +174,30 @@ def cross_entropy(
     out_shape = tuple(t.shape)
     t = t.reshape(-1)
     if t.shape[0] != input.shape[0]:
-        raise RuntimeError(f"cross_entropy: expected target with {input.shape[0]} elements, got shape {out_shape}")
+        raise RuntimeError(f"{op}: expected target with {input.shape[0]} elements, got shape {out_shape}")
     n_classes = input.shape[1]
     valid = t[t != ignore_index]
     if valid.size and (valid.min() < 0 or valid.max() >= n_classes):
         bad = int(valid.min() if valid.min() < 0 else valid.max())
-        raise IndexError(f"cross_entropy: target {bad} is out of bounds for {n_classes} classes")
+        raise IndexError(f"{op}: target {bad} is out of bounds for {n_classes} classes")
+    return input, t.astype(_dtype.int64.np, copy=False), out_shape
+
+
+def cross_entropy(
+    input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0
+) -> Tensor:
+    """Cross-entropy of logits (N, C) or (N, C, d1, ...) against class indices of shape (N, ...)."""
+    from . import reduction as R
+
+    if weight is not None:
+        raise NotImplementedError("cross_entropy: class weights are not supported yet")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    input, t, out_shape = classes_last(input, target, ignore_index, "cross_entropy")
     x = input if input.is_floating_point() else input.float()
-    losses = CrossEntropy.apply(x, t.astype(_dtype.int64.np, copy=False), int(ignore_index), float(label_smoothing))
+    losses = CrossEntropy.apply(x, t, int(ignore_index), float(label_smoothing))
     if reduction == "none":
         return losses.reshape(out_shape)
     if reduction == "sum":

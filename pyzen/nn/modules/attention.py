@@ -37,6 +37,10 @@ class MultiheadAttention(Module):
         self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask: Tensor | None = None, need_weights: bool = True,
         attn_mask: Tensor | None = None, average_attn_weights: bool = True, is_causal: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
+        unbatched = query.ndim == 2
+        if unbatched:  # (T, E): a batch of one
+            query, key, value = (x.unsqueeze(1 if not self.batch_first else 0) for x in (query, key, value))
+            key_padding_mask = None if key_padding_mask is None else key_padding_mask.unsqueeze(0)
         if not self.batch_first:  # (T, B, E) -> (B, T, E)
             query, key, value = (x.transpose(0, 1) for x in (query, key, value))
         b, tq, e = query.shape
@@ -47,6 +51,8 @@ class MultiheadAttention(Module):
         q = heads(F.linear(query, w_q, b_q), tq)
         k = heads(F.linear(key, w_k, b_k), tk)
         v = heads(F.linear(value, w_v, b_v), tk)
+        if attn_mask is not None and attn_mask.ndim == 3:  # (B * heads, Tq, Tk), PyTorch's per-head layout
+            attn_mask = attn_mask.reshape(b, self.num_heads, tq, tk)
         allowed = self._allowed(attn_mask, key_padding_mask, is_causal, b, tq, tk)
         dropout_p = self.dropout if self.training else 0.0
         weights = None
@@ -54,14 +60,17 @@ class MultiheadAttention(Module):
             scores = (q @ k.mT) * (1.0 / math.sqrt(self.head_dim))
             if allowed is not None:
                 scores = scores.masked_fill(~allowed, -math.inf) if allowed.dtype.name == "bool" else scores + allowed
-            weights = F.softmax(scores, -1)
-            out = F.dropout(weights, dropout_p, self.training) @ v
+            weights = F.dropout(F.softmax(scores, -1), dropout_p, self.training)  # returned as applied, like PyTorch
+            out = weights @ v
             weights = weights.mean(1) if average_attn_weights else weights
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout_p)
         out = self.out_proj(out.transpose(1, 2).reshape(b, tq, e))
         if not self.batch_first:
             out = out.transpose(0, 1)
+        if unbatched:
+            out = out.squeeze(1 if not self.batch_first else 0)
+            weights = None if weights is None else weights.squeeze(0)
         return out, weights
 
     @staticmethod

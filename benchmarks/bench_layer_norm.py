@@ -1,0 +1,174 @@
+"""Benchmark pyzen's layer norm (forward + backward) against the NumPy reference and PyTorch,
+side by side in one process. Also holds the helpers the other kernel benchmarks import
+(bench_adamw.py, bench_cross_entropy.py): machine description, measured copy bandwidth,
+interleaved timing.
+
+Validates against a NumPy float64 reference before timing. Run with the environment's
+OpenBLAS overrides removed:
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_layer_norm.py
+
+Options: --threads N (default: pyzen's default), --repeat R, --quick (small shapes only).
+Bytes counted per float32 element: forward 8 (read x, write y), backward 12 (read g, x;
+write dx): 20 for forward + backward (weight, bias, mean, rstd are negligible).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from pyzen import _C
+
+SHAPES = [(65536, 1024), (8192, 768), (4096, 4096), (1024, 100)]
+QUICK = [(8192, 768), (1024, 100)]
+EPS = 1e-5
+
+
+# ---- helpers shared by the kernel benchmarks ----
+def machine() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def try_torch(threads: int):
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    return torch
+
+
+def interleaved(fns: list[Callable[[], object]], repeat: int, min_time: float = 0.5) -> list[tuple[float, float]]:
+    """(min, median) wall time of each function. The functions take turns, so that load from
+    other processes on a shared machine hits all of them alike."""
+    for fn in fns:
+        fn()  # warm up (page faults, thread pool start)
+    times: list[list[float]] = [[] for _ in fns]
+    start = time.perf_counter()
+    while len(times[0]) < repeat or time.perf_counter() - start < min_time:
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            times[i].append(time.perf_counter() - t0)
+    return [(min(t), statistics.median(t)) for t in times]
+
+
+def copy_bandwidth(mbytes: int = 256, repeat: int = 10) -> float:
+    """Best GB/s of np.copyto over a large float32 array, counting read + write bytes."""
+    src = np.ones(mbytes * 2**20 // 4, np.float32)
+    dst = np.empty_like(src)
+    (best, _), = interleaved([lambda: np.copyto(dst, src)], repeat, 0.3)
+    return 2 * src.nbytes / best / 1e9
+
+
+def header(name: str, threads: int) -> str:
+    return (f"{name}: {machine()}, {os.cpu_count()} CPUs, pyzen isa={_C.isa()} threads={threads} "
+            f"compiler={_C.compiler()}, NumPy {np.__version__}, load average {load_average()}, "
+            f"{datetime.date.today()}")
+
+
+def fmt_row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+# ---- layer norm ----
+def numpy_forward(x, w, b, eps):  # the NumPy reference the native kernel replaced
+    mean = x.mean(axis=-1)
+    xc = x - mean[..., None]
+    rstd = 1.0 / np.sqrt((xc * xc).mean(axis=-1) + x.dtype.type(eps))
+    return (xc * rstd[..., None] * w + b).astype(x.dtype, copy=False), mean, rstd.astype(x.dtype, copy=False)
+
+
+def numpy_backward(g, x, w, mean, rstd):
+    xhat = (x - mean[..., None]) * rstd[..., None]
+    dw, db = np.sum(g * xhat, axis=0), np.sum(g, axis=0)
+    gw = g * w
+    dx = rstd[..., None] * (gw - gw.mean(axis=-1, keepdims=True) - xhat * (gw * xhat).sum(axis=-1, keepdims=True) / x.shape[-1])
+    return dx.astype(x.dtype, copy=False), dw, db
+
+
+def validate(x, w, b, g) -> None:
+    rows = slice(0, min(len(x), 512))
+    out, mean, rstd = _C.layer_norm_forward(x[rows], w, b, EPS)
+    dx, dw, db = _C.layer_norm_backward(g[rows], x[rows], w, mean, rstd, True)
+    x64, g64 = x[rows].astype(np.float64), g[rows].astype(np.float64)
+    o64, m64, r64 = numpy_forward(x64, w.astype(np.float64), b.astype(np.float64), EPS)
+    dx64, dw64, db64 = numpy_backward(g64, x64, w.astype(np.float64), m64, r64)
+    for name, got, want in [("out", out, o64), ("dx", dx, dx64), ("dweight", dw, dw64), ("dbias", db, db64)]:
+        err = float(np.max(np.abs(got - want) / (1 + np.abs(want))))
+        if not err < 1e-4:
+            raise SystemExit(f"layer_norm {x.shape}: {name} error {err:.2e}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=_C.get_num_threads())
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    _C.set_num_threads(args.threads)
+    torch = try_torch(args.threads)
+    bw = copy_bandwidth()
+    print(header("layer_norm forward+backward, float32", args.threads))
+    print(f"measured copy bandwidth (np.copyto, 256 MiB): {bw:.1f} GB/s; torch: {torch.__version__ if torch else 'not installed'}")
+    print(fmt_row(["rows x C", "pyzen ms", "GB/s", "% copy bw", "NumPy ms", "torch ms", "vs NumPy", "vs torch"]))
+    print(fmt_row(["---"] * 8))
+    rng = np.random.default_rng(0)
+    for rows, c in QUICK if args.quick else SHAPES:
+        x = rng.standard_normal((rows, c), dtype=np.float32)
+        g = rng.standard_normal((rows, c), dtype=np.float32)
+        w = rng.standard_normal(c, dtype=np.float32)
+        b = rng.standard_normal(c, dtype=np.float32)
+        validate(x, w, b, g)
+
+        def pyzen_step():
+            _, mean, rstd = _C.layer_norm_forward(x, w, b, EPS)
+            _C.layer_norm_backward(g, x, w, mean, rstd, True)
+
+        def numpy_step():
+            _, mean, rstd = numpy_forward(x, w, b, EPS)
+            numpy_backward(g, x, w, mean, rstd)
+
+        fns = [pyzen_step, numpy_step]
+        if torch is not None:
+            tx, tg, tw, tb = (torch.from_numpy(a) for a in (x, g, w, b))
+
+            def torch_step():
+                _, mean, rstd = torch.ops.aten.native_layer_norm(tx, [c], tw, tb, EPS)
+                torch.ops.aten.native_layer_norm_backward(tg, tx, [c], mean, rstd, tw, tb, [True, True, True])
+
+            fns.append(torch_step)
+        times = interleaved(fns, args.repeat)
+        t_pz, t_np = times[0][1], times[1][1]  # medians
+        gbs = 20 * rows * c / t_pz / 1e9
+        t_th = times[2][1] if torch is not None else float("nan")
+        print(fmt_row([f"{rows} x {c}", f"{t_pz * 1e3:.2f}", f"{gbs:.1f}", f"{100 * gbs / bw:.0f}%", f"{t_np * 1e3:.1f}",
+                       f"{t_th * 1e3:.2f}", f"{t_np / t_pz:.1f}x", f"{t_th / t_pz:.2f}x"]))
+    print(f"(median of interleaved repetitions; load average after: {load_average()})")
+
+
+if __name__ == "__main__":
+    main()

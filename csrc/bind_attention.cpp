@@ -1,0 +1,266 @@
+// pyzen._C.attention_forward / attention_backward: validate, release the GIL, call the
+// flash-attention kernels (kernels/attention.cpp). Registered from bindings.cpp.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kernels/attention.h"
+
+namespace py = pybind11;
+
+namespace {
+
+std::string shape_str(const py::array& x) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < x.ndim(); ++i) s += (i ? ", " : "") + std::to_string(x.shape(i));
+  return s + (x.ndim() == 1 ? ",)" : ")");
+}
+
+std::string shape_str(const std::vector<py::ssize_t>& shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+std::string strides_str(const py::array& x) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < x.ndim(); ++i) s += (i ? ", " : "") + std::to_string(x.strides(i));
+  return s + (x.ndim() == 1 ? ",)" : ")");
+}
+
+std::string dtype_str(const py::array& x) { return py::str(x.dtype()); }
+
+std::vector<py::ssize_t> shape_of(const py::array& x) {
+  return std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim());
+}
+
+// Where each batch item starts (element offsets over the leading dims, C order) and the
+// element strides of the trailing dims; strides of length-1 dims are irrelevant (0).
+struct Operand {
+  std::vector<int64_t> offset;
+  int64_t rs = 0, cs = 0;
+};
+
+Operand describe(const py::array& x, int nb, const std::string& op, const char* name,
+                 bool unit_last) {
+  const py::ssize_t item = x.itemsize();
+  Operand d;
+  std::vector<int64_t> st(x.ndim());
+  for (py::ssize_t i = 0; i < x.ndim(); ++i) {
+    if (x.size() > 0 && x.shape(i) > 1 && x.strides(i) % item != 0)
+      throw py::value_error(op + ": strides of " + name + " " + strides_str(x) +
+                            " are not multiples of its item size (" + std::to_string(item) + " bytes)");
+    st[i] = x.shape(i) > 1 ? x.strides(i) / item : 0;
+  }
+  const bool empty = x.size() == 0;  // nothing is read: any strides will do
+  if (x.size() > 0 && reinterpret_cast<std::uintptr_t>(x.data()) % item != 0)
+    throw py::value_error(op + ": " + name + " is not aligned to its item size; pass a copy");
+  const int trailing = static_cast<int>(x.ndim()) - nb;
+  if (trailing == 2) {
+    d.rs = st[nb];
+    d.cs = st[nb + 1];
+    if (unit_last && !empty && x.shape(nb + 1) > 1 && d.cs != 1)
+      throw py::value_error(op + ": " + name + " with strides " + strides_str(x) +
+                            " needs unit stride along its last dim; pass np.asarray(" + name +
+                            ", order='C')");
+  } else {
+    d.rs = st[nb];
+  }
+  int64_t n = 1;
+  for (int i = 0; i < nb; ++i) n *= x.shape(i);
+  d.offset.assign(static_cast<size_t>(n), 0);
+  std::vector<int64_t> idx(nb, 0);
+  int64_t off = 0;
+  for (int64_t b = 0; b < n; ++b) {  // odometer over the leading dims
+    d.offset[b] = off;
+    for (int i = nb - 1; i >= 0; --i) {
+      off += st[i];
+      if (++idx[i] < x.shape(i)) break;
+      off -= st[i] * idx[i];
+      idx[i] = 0;
+    }
+  }
+  return d;
+}
+
+void check_float(const py::array& x, const py::dtype& want, const std::string& op, const char* name) {
+  if (!x.dtype().equal(want))
+    throw py::type_error(op + ": expected " + name + " of dtype " + std::string(py::str(want)) +
+                         " (the dtype of q), got " + dtype_str(x));
+}
+
+void check_shape(const py::array& x, const std::vector<py::ssize_t>& want, const std::string& op,
+                 const char* name) {
+  if (shape_of(x) != want)
+    throw py::value_error(op + ": expected " + name + " of shape " + shape_str(want) + ", got " +
+                          shape_str(x));
+}
+
+struct Common {
+  int nb = 0;
+  std::vector<py::ssize_t> lead;
+  int64_t n = 1, tq = 0, tk = 0, d = 0, dv = 0;
+  bool f32 = true;
+  Operand q, k, v, mask;
+  pyzen::AttnMask mask_kind = pyzen::AttnMask::none;
+  const void* mask_data = nullptr;
+};
+
+std::vector<py::ssize_t> with(std::vector<py::ssize_t> lead, std::initializer_list<py::ssize_t> tail) {
+  lead.insert(lead.end(), tail.begin(), tail.end());
+  return lead;
+}
+
+Common validate(const std::string& op, const py::array& q, const py::array& k, const py::array& v,
+                const py::object& mask) {
+  Common c;
+  const auto f32 = py::dtype::of<float>(), f64 = py::dtype::of<double>();
+  if (!q.dtype().equal(f32) && !q.dtype().equal(f64))
+    throw py::type_error(op + ": expected q of dtype float32 or float64, got " + dtype_str(q));
+  check_float(k, q.dtype(), op, "k");
+  check_float(v, q.dtype(), op, "v");
+  c.f32 = q.dtype().equal(f32);
+  if (q.ndim() < 2 || k.ndim() != q.ndim() || v.ndim() != q.ndim())
+    throw py::value_error(op + ": expected q, k, v with the same number (>= 2) of dims, got shapes " +
+                          shape_str(q) + ", " + shape_str(k) + ", " + shape_str(v));
+  c.nb = static_cast<int>(q.ndim()) - 2;
+  c.lead.assign(q.shape(), q.shape() + c.nb);
+  for (py::ssize_t s : c.lead) c.n *= s;
+  c.tq = q.shape(c.nb);
+  c.d = q.shape(c.nb + 1);
+  c.tk = k.shape(c.nb);
+  c.dv = v.shape(c.nb + 1);
+  check_shape(k, with(c.lead, {c.tk, c.d}), op, "k");
+  check_shape(v, with(c.lead, {c.tk, c.dv}), op, "v");
+  c.q = describe(q, c.nb, op, "q", true);
+  c.k = describe(k, c.nb, op, "k", true);
+  c.v = describe(v, c.nb, op, "v", true);
+  if (!mask.is_none()) {
+    if (!py::isinstance<py::array>(mask))
+      throw py::type_error(op + ": expected mask to be None or a NumPy array, got " +
+                           std::string(py::str(py::type::of(mask))));
+    const auto m = py::reinterpret_borrow<py::array>(mask);
+    if (m.dtype().equal(py::dtype::of<bool>())) {
+      c.mask_kind = pyzen::AttnMask::boolean;
+    } else if (m.dtype().equal(q.dtype())) {
+      c.mask_kind = pyzen::AttnMask::additive;
+    } else {
+      throw py::type_error(op + ": expected mask of dtype bool or " + dtype_str(q) + ", got " +
+                           dtype_str(m));
+    }
+    check_shape(m, with(c.lead, {c.tq, c.tk}), op, "mask (broadcast it to the scores' shape)");
+    c.mask = describe(m, c.nb, op, "mask", false);
+    c.mask_data = m.data();
+  }
+  return c;
+}
+
+template <typename T>
+pyzen::AttnRows<T> rows(const py::array& x, const Operand& d) {
+  return {static_cast<const T*>(x.data()), d.offset.data(), d.rs};
+}
+
+template <typename T>
+pyzen::AttentionArgs<T> make_args(const Common& c, const py::array& q, const py::array& k,
+                                  const py::array& v, double scale, bool is_causal) {
+  pyzen::AttentionArgs<T> a;
+  a.n = c.n, a.tq = c.tq, a.tk = c.tk, a.d = c.d, a.dv = c.dv;
+  a.scale = static_cast<T>(scale);
+  a.causal = is_causal;
+  a.q = rows<T>(q, c.q), a.k = rows<T>(k, c.k), a.v = rows<T>(v, c.v);
+  a.mask_kind = c.mask_kind;
+  a.mask = c.mask_data;
+  a.mask_offset = c.mask.offset.data();
+  a.mask_rs = c.mask.rs, a.mask_cs = c.mask.cs;
+  return a;
+}
+
+template <typename T>
+py::tuple forward_typed(const Common& c, const py::array& q, const py::array& k, const py::array& v,
+                        double scale, bool is_causal) {
+  py::array_t<T> out(with(c.lead, {c.tq, c.dv}));
+  py::array_t<T> lse(with(c.lead, {c.tq}));
+  auto a = make_args<T>(c, q, k, v, scale, is_causal);
+  a.out = out.mutable_data();
+  a.lse = lse.mutable_data();
+  {
+    py::gil_scoped_release release;
+    pyzen::attention_forward(a);
+  }
+  return py::make_tuple(out, lse);
+}
+
+py::tuple attention_forward(const py::array& q, const py::array& k, const py::array& v,
+                            const py::object& mask, bool is_causal, double scale) {
+  const Common c = validate("attention_forward", q, k, v, mask);
+  return c.f32 ? forward_typed<float>(c, q, k, v, scale, is_causal)
+               : forward_typed<double>(c, q, k, v, scale, is_causal);
+}
+
+template <typename T>
+py::tuple backward_typed(const Common& c, const py::array& g, const py::array& q, const py::array& k,
+                         const py::array& v, const py::array& out, const py::array& lse,
+                         double scale, bool is_causal) {
+  const std::string op = "attention_backward";
+  const Operand dg = describe(g, c.nb, op, "grad", true);
+  const Operand dout = describe(out, c.nb, op, "out", true);
+  const Operand dlse = describe(lse, c.nb, op, "lse", false);
+  py::array_t<T> dq(with(c.lead, {c.tq, c.d}));
+  py::array_t<T> dk(with(c.lead, {c.tk, c.d}));
+  py::array_t<T> dv(with(c.lead, {c.tk, c.dv}));
+  auto a = make_args<T>(c, q, k, v, scale, is_causal);
+  a.g = rows<T>(g, dg);
+  a.o = rows<T>(out, dout);
+  a.lse_in = rows<T>(lse, dlse);
+  a.dq = dq.mutable_data();
+  a.dk = dk.mutable_data();
+  a.dvv = dv.mutable_data();
+  {
+    py::gil_scoped_release release;
+    pyzen::attention_backward(a);
+  }
+  return py::make_tuple(dq, dk, dv);
+}
+
+py::tuple attention_backward(const py::array& g, const py::array& q, const py::array& k,
+                             const py::array& v, const py::array& out, const py::array& lse,
+                             const py::object& mask, bool is_causal, double scale) {
+  const std::string op = "attention_backward";
+  const Common c = validate(op, q, k, v, mask);
+  check_float(g, q.dtype(), op, "grad");
+  check_float(out, q.dtype(), op, "out");
+  check_float(lse, q.dtype(), op, "lse");
+  check_shape(g, with(c.lead, {c.tq, c.dv}), op, "grad");
+  check_shape(out, with(c.lead, {c.tq, c.dv}), op, "out");
+  check_shape(lse, with(c.lead, {c.tq}), op, "lse");
+  return c.f32 ? backward_typed<float>(c, g, q, k, v, out, lse, scale, is_causal)
+               : backward_typed<double>(c, g, q, k, v, out, lse, scale, is_causal);
+}
+
+}  // namespace
+
+void pyzen_bind_attention(py::module_& m) {
+  m.def("attention_forward", &attention_forward, py::arg("q").noconvert(), py::arg("k").noconvert(),
+        py::arg("v").noconvert(), py::arg("mask") = py::none(), py::arg("is_causal") = false,
+        py::arg("scale") = 1.0,
+        R"doc(Fused softmax attention: (out, lse) for q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv).
+
+out = softmax(q k^T * scale + mask) v of shape (..., Tq, Dv); lse (..., Tq) is the
+log-sum-exp of the masked, scaled scores. q, k, v: one dtype, float32 or float64, equal
+leading dims, unit stride along the last dim (other strides free, 0 = broadcast). mask:
+None, or bool (True = attend) / additive of q's dtype with shape exactly (..., Tq, Tk) (any
+strides, e.g. np.broadcast_to). is_causal: query i attends keys j <= i (top-left).
+Fully masked rows give out = NaN and lse = -inf. Releases the GIL.)doc");
+  m.def("attention_backward", &attention_backward, py::arg("grad").noconvert(),
+        py::arg("q").noconvert(), py::arg("k").noconvert(), py::arg("v").noconvert(),
+        py::arg("out").noconvert(), py::arg("lse").noconvert(), py::arg("mask") = py::none(),
+        py::arg("is_causal") = false, py::arg("scale") = 1.0,
+        R"doc((dq, dk, dv) for attention_forward, recomputing the probabilities from lse.
+
+grad and out: (..., Tq, Dv) with unit last stride; lse: (..., Tq); the other arguments as
+for attention_forward. Fully masked rows contribute nothing. Results do not depend on the
+thread count. Releases the GIL.)doc");
+}

@@ -1,0 +1,6 @@
+// adamw_impl.h compiled with -mavx512f/dq/vl/bw -mfma (64-byte vectors); called only when
+// cpu_features reports avx512. The same source as the AVX2 and portable builds.
+// Measured: not yet (no AVX-512 machine available).
+#define PYZEN_SIMD_BYTES 64
+#define PYZEN_ADAMW_NS adamw_avx512
+#include "kernels/adamw_impl.h"

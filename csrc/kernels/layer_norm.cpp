@@ -1,0 +1,79 @@
+// layer_norm: y = (x - mean) * rstd * weight + bias over the last dim, and its backward.
+//
+// Forward, per row (the row stays in L1/L2 between passes, so DRAM sees it once):
+//   pass 1  d = x - x[0], mean(d)          shifted data: exact for nearly-constant rows
+//   pass 2  var = mean((d - mean(d))^2)    two-pass, never E[x^2] - E[x]^2
+//   pass 3  y = ((x - x[0]) - mean(d)) * rstd [* weight] [+ bias]
+// Lane sums are flushed to double every 64 vectors, so float32 rows of any length keep
+// float32-sized rounding. Rows are split evenly across threads.
+// Backward, ONE sweep over the rows: pass 1 over a row sums gw = g*weight and gw*xhat and
+// adds g*xhat, g into the dweight/dbias partials of the row's chunk; pass 2 writes
+// dx = rstd * (gw - mean(gw) - xhat * mean(gw*xhat)). The rows are cut into a fixed set of
+// chunks (<= 256, >= 32 rows; a function of the shape only), and the chunk partials are
+// summed in chunk order, so results are bitwise the same for any thread count.
+//
+// Cost per element (float32): forward ~8 FLOPs, 8 bytes (read x, write y); backward ~14
+// FLOPs, 12 bytes (read g, x; write dx) plus 2*4*cols*chunks bytes of partials.
+// Vectorised with GCC/Clang vector extensions: one source (layer_norm_impl.h) compiled for
+// portable (16-byte vectors), AVX2+FMA and AVX-512; active_isa() picks at run time.
+//
+// Measured 2026-11-23, AMD EPYC 2 vCPUs (AVX2), float32, 2 threads: see the numbers in
+// benchmarks/RESULTS.md (layer_norm) and the summary below.
+//   MEASURED_SUMMARY
+#include "kernels/layer_norm.h"
+
+#include "cpu_features.h"
+
+#define PYZEN_SIMD_BYTES 16
+#define PYZEN_LN_NS layer_norm_portable
+#include "kernels/layer_norm_impl.h"
+
+namespace pyzen {
+
+#ifdef PYZEN_X86_KERNELS
+#define PYZEN_DECLARE_LN(ns)                                  \
+  namespace ns {                                              \
+  void forward(const LayerNormForwardArgs<float>& a);         \
+  void forward(const LayerNormForwardArgs<double>& a);        \
+  void backward(const LayerNormBackwardArgs<float>& a);       \
+  void backward(const LayerNormBackwardArgs<double>& a);      \
+  }
+PYZEN_DECLARE_LN(layer_norm_avx2)
+PYZEN_DECLARE_LN(layer_norm_avx512)
+#undef PYZEN_DECLARE_LN
+#endif
+
+namespace {
+
+template <typename Args>
+void forward_on_isa(const Args& a) {
+#ifdef PYZEN_X86_KERNELS
+  switch (active_isa()) {
+    case Isa::avx512: return layer_norm_avx512::forward(a);
+    case Isa::avx2: return layer_norm_avx2::forward(a);
+    case Isa::scalar: break;
+  }
+#endif
+  layer_norm_portable::forward(a);
+}
+
+template <typename Args>
+void backward_on_isa(const Args& a) {
+#ifdef PYZEN_X86_KERNELS
+  switch (active_isa()) {
+    case Isa::avx512: return layer_norm_avx512::backward(a);
+    case Isa::avx2: return layer_norm_avx2::backward(a);
+    case Isa::scalar: break;
+  }
+#endif
+  layer_norm_portable::backward(a);
+}
+
+}  // namespace
+
+void layer_norm_forward(const LayerNormForwardArgs<float>& a) { forward_on_isa(a); }
+void layer_norm_forward(const LayerNormForwardArgs<double>& a) { forward_on_isa(a); }
+void layer_norm_backward(const LayerNormBackwardArgs<float>& a) { backward_on_isa(a); }
+void layer_norm_backward(const LayerNormBackwardArgs<double>& a) { backward_on_isa(a); }
+
+}  // namespace pyzen

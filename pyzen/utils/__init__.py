@@ -1,0 +1,4 @@
+"""`pyzen.utils`: data loading (`pyzen.utils.data`)."""
+from . import data
+
+__all__ = ["data"]
