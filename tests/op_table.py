@@ -547,6 +547,48 @@ add("Tensor.contiguous", lambda a: a.contiguous(), lambda a: a,
     [Case("transposed", (F(3, 4, view="T"),))], method_only=True)
 
 
+# ---- fused training ops ----
+def _layer_norm(x, w, b, eps=1e-5):
+    mu = x.mean(-1, keepdims=True)
+    return (x - mu) / np.sqrt(((x - mu) ** 2).mean(-1, keepdims=True) + eps) * w + b
+
+
+def _sdpa(q, k, v, causal=False):
+    s = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])
+    if causal:
+        s = np.where(np.tril(np.ones(s.shape[-2:], bool)), s, -np.inf)
+    return _softmax(s, -1) @ v
+
+
+def _cross_entropy(x, t, smoothing=0.0, ignore=None):
+    logp = x - _logsumexp(x, 1, True)
+    nll = -logp[np.arange(len(t)), np.where(t == ignore, 0, t)]
+    loss = (1 - smoothing) * nll - smoothing * logp.mean(1)
+    keep = t != ignore
+    return (loss * keep).sum() / keep.sum()
+
+
+add("layer_norm", lambda x, w, b: pz.layer_norm(x, (x.shape[-1],), w, b), _layer_norm, [
+    Case("2d", (F(3, 5), F(5), F(5))), Case("3d", (F(2, 3, 4), F(4), F(4))),
+    Case("size1_rows", (F(1, 7), F(7), F(7))), Case("empty", (F(0, 4), F(4), F(4))),
+    Case("transposed", (F(4, 3, view="T"), F(3), F(3))), Case("strided", (F(2, 3, view="slice"), F(3), F(3)))])
+add("scaled_dot_product_attention", lambda q, k, v: pz.scaled_dot_product_attention(q, k, v),
+    _sdpa, [Case("4d", (F(1, 2, 3, 4), F(1, 2, 5, 4), F(1, 2, 5, 3))), Case("3d", (F(2, 4, 3), F(2, 4, 3), F(2, 4, 3))),
+            Case("size1", (F(1, 1, 1, 2), F(1, 1, 1, 2), F(1, 1, 1, 2))),
+            Case("transposed", (F(2, 3, 4, view="T"), F(2, 3, 4, view="T"), F(2, 3, 5)))], rtol32=1e-4)
+add("scaled_dot_product_attention", lambda q, k, v: pz.scaled_dot_product_attention(q, k, v, is_causal=True),
+    lambda q, k, v: _sdpa(q, k, v, True), [Case("causal", (F(1, 2, 4, 3), F(1, 2, 4, 3), F(1, 2, 4, 3)))],
+    variant="causal", rtol32=1e-4)
+add("cross_entropy", lambda x, t: pz.cross_entropy(x, t), _cross_entropy, [
+    Case("2d", (F(4, 5, lo=-3, hi=3), I(4, hi=5))), Case("size1", (F(1, 3), I(1, hi=3))),
+    Case("strided", (F(3, 4, view="slice"), I(3, hi=4)))])
+add("cross_entropy", lambda x, t: pz.cross_entropy(x, t, label_smoothing=0.2, ignore_index=1),
+    lambda x, t: _cross_entropy(x, t, 0.2, 1), [Case("smooth_ignore", (F(6, 4, lo=-3, hi=3), I(6, hi=4)))], variant="smooth")
+add("topk", lambda a: pz.topk(a, 2, dim=1).values, lambda a: -np.sort(-a, axis=1)[:, :2], [
+    Case("2d", (F(3, 5, gen="distinct"),)), Case("transposed", (F(3, 4, gen="distinct", view="T"),)),
+    Case("empty_rows", (F(0, 4),))])
+
+
 # ---- more layouts for the guaranteed ops: every one has a view, a size-0 and a size-1 case ----
 def _extend(spec_id: str, *cases: Case) -> None:
     spec = next(s for s in TABLE if s.id == spec_id)

@@ -32,4 +32,6 @@ __all__ = [
     "split", "chunk", "flip", "tril", "triu", "gather", "index_select", "embedding",
     # linear algebra
     "matmul",
+    # fused training ops
+    "layer_norm", "scaled_dot_product_attention", "cross_entropy", "topk",
 ]
