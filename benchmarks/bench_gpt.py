@@ -82,7 +82,8 @@ def torch_gpt(torch, config: GPTConfig):
 
 def batches(n: int, batch: int, block: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(seed)
-    text = np.frombuffer(open(os.__file__, "rb").read(), dtype=np.uint8).astype(np.int64)
+    with open(os.__file__, "rb") as f:
+        text = np.frombuffer(f.read(), dtype=np.uint8).astype(np.int64)
     out = []
     for _ in range(n):
         starts = rng.integers(0, len(text) - block - 1, batch)
