@@ -4,7 +4,7 @@ torch.nn.functional.scaled_dot_product_attention, side by side in one process, f
 
 Validates against a NumPy float64 reference first, then times forward and forward+backward
 (through autograd in both libraries) for causal and full attention at the target shapes,
-pyzen and torch taking turns (medians). Finally measures peak memory (maxrss, in a fresh
+pyzen and torch taking turns (medians). Finally measures peak memory (peak RSS growth, in a fresh
 subprocess per size) of a forward+backward at growing T to show it grows linearly.
 PyTorch is optional: without it only pyzen is timed.
 
@@ -33,10 +33,7 @@ import pyzen
 from pyzen import _C
 from pyzen.backend import cpu
 
-try:
-    import torch
-except ImportError:  # torch is optional: benchmarks only
-    torch = None
+torch = None  # imported in main() when installed (optional: benchmarks only)
 
 SHAPES = [(1, 12, 2048, 64), (4, 8, 512, 64)]  # (B, H, T, D)
 QUICK = [(1, 4, 256, 64)]
@@ -139,17 +136,31 @@ def time_shape(b: int, h: int, t: int, d: int, causal: bool, repeat: int) -> dic
     return row
 
 
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
 def memory_child(t: int, h: int, d: int) -> None:
-    """Runs in a fresh process: prints maxrss (KiB) before and after one forward+backward."""
+    """Runs in a fresh process: prints the resident set before and its peak during one
+    causal forward+backward (Linux: the peak is reset through /proc/self/clear_refs after
+    the inputs exist; elsewhere maxrss, which also counts the import's peak)."""
     import resource
 
     rng = np.random.default_rng(0)
     q, k, v, g = (rng.standard_normal((1, h, t, d)).astype(np.float32) for _ in range(4))
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset VmHWM to the current RSS
+        base, peak_of = _status_kib("VmRSS"), lambda: _status_kib("VmHWM")
+    except OSError:
+        base, peak_of = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     out, lse = cpu.attention_forward(q, k, v, None, True, 1 / math.sqrt(d))
     grads = cpu.attention_backward(g, q, k, v, out, lse, None, True, 1 / math.sqrt(d))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"base_kib": base, "peak_kib": peak, "outputs_bytes": out.nbytes + lse.nbytes + sum(x.nbytes for x in grads)}))
+    print(json.dumps({"base_kib": base, "peak_kib": peak_of(), "outputs_bytes": out.nbytes + lse.nbytes + sum(x.nbytes for x in grads)}))
 
 
 def memory_table(h: int = 4, d: int = 64) -> list[dict]:
@@ -175,6 +186,11 @@ def main() -> None:
     if args.memory_child:
         memory_child(*args.memory_child)
         return
+    global torch
+    try:
+        import torch
+    except ImportError:
+        torch = None
     if args.threads:
         _C.set_num_threads(args.threads)
         if torch is not None:
@@ -195,7 +211,7 @@ def main() -> None:
         print("GF/s: forward 4*B*H*T*T*D FLOPs (half when causal), fwd+bwd 3.5x that; x = torch time / pyzen time")
         print(f"load average after: {os.getloadavg()}")
     if not args.quick:
-        print("\npeak memory of one causal forward+backward, B=1 H=4 D=64 (maxrss growth in a fresh process)")
+        print("\npeak memory of one causal forward+backward, B=1 H=4 D=64 (peak RSS growth in a fresh process)")
         print(f"{'T':>6} {'grew MiB':>9} {'outputs MiB':>12} {'one T x T score matrix per head x H, MiB':>42}")
         for r in memory_table():
             print(f"{r['T']:>6} {r['grew_mib']:9.1f} {r['outputs_mib']:12.1f} {r['scores_mib']:42.0f}")

@@ -180,6 +180,14 @@ Both arrays must be float32 or both float64 (no conversion is done); any strides
 including 0 (broadcast) and negative, are accepted. Float32 accumulates in float32.
 Raises ValueError for bad shapes or strides, TypeError for bad dtypes.)doc");
 
+  m.def("_matmul_blocking", [](int64_t k, bool f64) {
+        const pyzen::MatmulBlocking b = pyzen::matmul_blocking(k, f64);
+        py::dict d;
+        d["mr"] = b.mr; d["nr"] = b.nr; d["kc_max"] = b.kc_max; d["kc"] = b.kc; d["mc"] = b.mc; d["nc"] = b.nc;
+        return d;
+      },
+      py::arg("k"), py::arg("f64") = false,
+      "matmul's blocking for inner size k on the active ISA (for tests): mr, nr, kc_max, kc, mc, nc.");
   m.def("gelu_forward", &gelu_forward, py::arg("x").noconvert(), py::arg("approximate") = "none",
         "GELU of a C-contiguous float32/float64 array: exact (erf) or approximate='tanh'.");
   m.def("gelu_backward", &gelu_backward, py::arg("grad").noconvert(), py::arg("x").noconvert(),

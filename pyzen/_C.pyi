@@ -15,6 +15,7 @@ def matmul(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> npt.NDArra
     """
 @overload
 def matmul(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
+def _matmul_blocking(k: int, f64: bool = False) -> dict[str, int]: ...
 
 def gelu_forward(x: npt.NDArray[np.floating], approximate: Literal["none", "tanh"] = "none") -> npt.NDArray[np.floating]:
     """GELU of a C-contiguous float32/float64 array: exact (erf) or approximate='tanh'."""

@@ -19,8 +19,14 @@ DTYPES = [np.float32, np.float64]
 
 
 # ---- NumPy float64 reference ---------------------------------------------------------------
+def _mm(a, b):
+    """Batched a @ b without BLAS threads (whose wake-ups dominate these small products on a
+    busy machine)."""
+    return np.einsum("...ij,...jk->...ik", a, b)
+
+
 def _scores(q, k, mask, causal, scale):
-    s = np.asarray(q, np.float64) @ np.swapaxes(np.asarray(k, np.float64), -1, -2) * scale
+    s = _mm(np.asarray(q, np.float64), np.swapaxes(np.asarray(k, np.float64), -1, -2)) * scale
     tq, tk = s.shape[-2:]
     if causal:
         s = np.where(np.tril(np.ones((tq, tk), bool)), s, -np.inf)
@@ -40,7 +46,7 @@ def ref_forward(q, k, v, mask=None, causal=False, scale=None):
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.where(dead, 0.0, e / np.where(dead, 1.0, l))
         lse = np.where(dead, -np.inf, m + np.log(np.where(dead, 1.0, l)))[..., 0]
-    out = p @ np.asarray(v, np.float64)
+    out = _mm(p, np.asarray(v, np.float64))
     out = np.where(dead & (s.shape[-1] > 0), np.nan, out)
     return out, lse, p
 
@@ -50,11 +56,11 @@ def ref_grads(g, q, k, v, mask=None, causal=False, scale=None):
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
     out, _, p = ref_forward(q, k, v, mask, causal, scale)
     g, q, k, v = (np.asarray(x, np.float64) for x in (g, q, k, v))
-    dv = np.swapaxes(p, -1, -2) @ g
-    dp = g @ np.swapaxes(v, -1, -2)
+    dv = _mm(np.swapaxes(p, -1, -2), g)
+    dp = _mm(g, np.swapaxes(v, -1, -2))
     delta = np.nan_to_num(np.sum(g * out, axis=-1, keepdims=True))
     ds = p * (dp - delta) * scale
-    return ds @ k, np.swapaxes(ds, -1, -2) @ q, dv
+    return _mm(ds, k), _mm(np.swapaxes(ds, -1, -2), q), dv
 
 
 def _tol(dtype):

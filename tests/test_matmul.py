@@ -205,3 +205,99 @@ def test_C_matmul_validates():
         C.matmul(a, np.ones((2, 4, 6), np.float64))
     with pytest.raises(ValueError, match="matmul"):
         C.matmul(np.ones((3, 4), np.float32), np.ones((4, 2), np.float32))
+
+
+# ------------------------------------------------- blocking edges, layouts, determinism
+def _edge_shapes(f64):
+    """(batch, M, K, N) on and around every tile and block edge of the active ISA's kernel:
+    MR x NR micro-tile tails, K-block (KC) multiples, row-block (MC) and column-panel (NC)
+    sizes, as the kernel reports them (csrc/kernels/matmul.cpp, matmul_blocking)."""
+    b0 = C._matmul_blocking(1, f64)
+    mr, nr, kc_max = b0["mr"], b0["nr"], b0["kc_max"]
+    shapes = [(1, m, 7, n) for m in (1, mr - 1, mr, mr + 1, 2 * mr + 1)
+              for n in (1, nr - 1, nr, nr + 1, 2 * nr + 3)]
+    for k in (kc_max - 1, kc_max, kc_max + 1, 2 * kc_max - 1, 2 * kc_max + 1):
+        shapes += [(1, mr, k, nr), (1, mr + 1, k, nr - 1)]
+    k = kc_max + 1  # two K-blocks of about kc_max / 2
+    bl = C._matmul_blocking(k, f64)
+    shapes += [(1, m, k, nr + 3) for m in (bl["mc"] - 1, bl["mc"], bl["mc"] + 1)]
+    shapes += [(1, mr - 1, k, n) for n in (bl["nc"] - 1, bl["nc"], bl["nc"] + 1)]
+    shapes += [(2, 2 * mr + 1, 9, 3 * nr - 1), (3, 1, 5, 1)]
+    return shapes
+
+
+def test_matmul_blocking_is_sane(isa):
+    for f64 in (False, True):
+        for k in (1, 100, 1000, 5000):
+            b = C._matmul_blocking(k, f64)
+            assert 1 <= b["kc"] <= b["kc_max"] and b["kc"] >= -(-k // -(-k // b["kc_max"]))
+            assert b["mc"] % b["mr"] == 0 and b["nc"] % b["nr"] == 0
+
+
+_LAYOUTS = ["nn", "nt", "tn", "tt", "neg", "zero", "gap"]
+
+
+def _operands(rng, shape, layout, np_dtype):
+    """a (batch, M, K) and b (batch, K, N) views with the requested memory layout."""
+    bsz, m, k, n = shape
+    a = rng.uniform(-1, 1, (bsz, m, k)).astype(np_dtype)
+    b = rng.uniform(-1, 1, (bsz, k, n)).astype(np_dtype)
+    t = lambda x: np.swapaxes(np.ascontiguousarray(np.swapaxes(x, 1, 2)), 1, 2)  # same values
+    if layout == "nt":  # A . B^T: b is a transposed view (unit row stride)
+        b = t(b)
+    elif layout == "tn":  # A^T . B: a is a transposed view (unit row stride)
+        a = t(a)
+    elif layout == "tt":
+        a, b = t(a), t(b)
+    elif layout == "neg":  # negative strides in every dimension
+        a = np.ascontiguousarray(a[::-1, ::-1, ::-1])[::-1, ::-1, ::-1]
+        b = t(np.ascontiguousarray(b[::-1, ::-1, ::-1]))[::-1, ::-1, ::-1]
+    elif layout == "zero":  # stride 0: every row of A and every column of B the same
+        a = np.broadcast_to(a[:, :1, :], a.shape)
+        b = np.broadcast_to(b[:, :, :1], b.shape)
+    elif layout == "gap":  # non-unit strides in both matrix dimensions
+        a = np.repeat(np.repeat(a, 2, axis=1), 3, axis=2)[:, ::2, ::3]
+        b = np.repeat(np.repeat(b, 3, axis=1), 2, axis=2)[:, ::3, ::2]
+    return a, b
+
+
+@pytest.mark.parametrize("np_dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("layout", _LAYOUTS)
+def test_C_matmul_block_edges(isa, layout, np_dtype):
+    for shape in _edge_shapes(np_dtype == np.float64):
+        rng = rng_for("edges", shape, layout)
+        a, b = _operands(rng, shape, layout, np_dtype)
+        want = np.matmul(a.astype(np.float64), b.astype(np.float64))
+        got = np.asarray(C.matmul(a, b))
+        k = shape[2]
+        rtol, atol = (1e-12, 1e-12 * k) if np_dtype == np.float64 else (1e-5, 2e-6 * k)
+        assert got.shape == want.shape and got.dtype == np_dtype
+        assert_np_close(got, want, rtol, atol, what=f"{isa} {layout} {shape}")
+
+
+# Shapes big enough to run on two threads, covering the team path (one batch item split
+# over the threads: row blocks, and column splits when M is small) and the per-item path.
+_THREAD_SHAPES = [(1, 768, 128, 384), (1, 128, 768, 512), (1, 13, 700, 1000), (1, 6, 1000, 700),
+                  (1, 1001, 385, 97), (3, 200, 200, 200), (48, 64, 32, 64), (5, 130, 70, 90)]
+
+
+@pytest.mark.parametrize("layout", ["nn", "nt", "tn", "neg"])
+@pytest.mark.parametrize("shape", _THREAD_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_C_matmul_same_bits_for_any_thread_count(isa, shape, layout):
+    rng = rng_for("threads", shape, layout)
+    before = C.get_num_threads()
+    try:
+        for np_dtype in (np.float32, np.float64):
+            a, b = _operands(rng, shape, layout, np_dtype)
+            results = []
+            for nt in (1, 2, 3):
+                C.set_num_threads(nt)
+                results.append(np.asarray(C.matmul(a, b)))
+            want = np.matmul(a.astype(np.float64), b.astype(np.float64))
+            k = shape[2]
+            rtol, atol = (1e-12, 1e-12 * k) if np_dtype == np.float64 else (1e-5, 2e-6 * k)
+            assert_np_close(results[0], want, rtol, atol, what=f"{isa} {layout} {shape}")
+            for r in results[1:]:
+                np.testing.assert_array_equal(r, results[0])
+    finally:
+        C.set_num_threads(before)

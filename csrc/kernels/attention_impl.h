@@ -134,18 +134,45 @@ inline void ukernel_rows(int m, int64_t kc, const typename V::scalar* a, int64_t
   ukernel<V, M, NV>(kc, a, ars, acs, b, ldb, c, ldc, accumulate, colscale);
 }
 
+// Causal structure of one diagonal tile, for gemm to skip products that are exactly zero.
+// Key r and query c of the tile (tile coordinates) interact iff r - c <= delta.
+enum class Band {
+  none,
+  rows_keys_cols_queries,  // C(key, query): micro-tiles with no live entry are set to 0
+  cols_queries_k_keys,     // sum over keys for a query column chunk: stop after the last live key
+  rows_keys_k_queries,     // sum over queries for a key row tile: start at the first live query
+  rows_queries_k_keys,     // sum over keys for a query row tile: stop after the last live key
+};
+
 // C (rows x cols) (+)= A (rows x kc) . B (kc x cols); cols is a multiple of NR = NV * W
-// (callers pad), rows is anything (the last row tile uses a shorter kernel).
+// (callers pad), rows is anything (the last row tile uses a shorter kernel). With a band,
+// terms whose A or B factor is an exact causal zero are skipped (same result).
 template <class V, int MR, int NV>
 inline void gemm(int64_t rows, int64_t cols, int64_t kc, const typename V::scalar* a, int64_t ars,
                  int64_t acs, const typename V::scalar* b, int64_t ldb, typename V::scalar* c,
-                 int64_t ldc, bool accumulate, const typename V::scalar* colscale = nullptr) {
+                 int64_t ldc, bool accumulate, const typename V::scalar* colscale = nullptr,
+                 Band band = Band::none, int64_t delta = 0) {
   constexpr int NR = NV * V::width;
   for (int64_t c0 = 0; c0 < cols; c0 += NR)
-    for (int64_t r0 = 0; r0 < rows; r0 += MR)
-      ukernel_rows<V, MR, NV>(static_cast<int>(imin(MR, rows - r0)), kc, a + r0 * ars, ars, acs,
-                              b + c0, ldb, c + r0 * ldc + c0, ldc, accumulate,
-                              colscale ? colscale + c0 : nullptr);
+    for (int64_t r0 = 0; r0 < rows; r0 += MR) {
+      const int m = static_cast<int>(imin(MR, rows - r0));
+      int64_t k0 = 0, k1 = kc;
+      switch (band) {
+        case Band::none: break;
+        case Band::rows_keys_cols_queries:
+          if (r0 - (c0 + NR - 1) > delta) {  // every key after every query: all zero
+            for (int r = 0; r < m; ++r)
+              for (int j = 0; j < NR; ++j) c[(r0 + r) * ldc + c0 + j] = typename V::scalar(0);
+            continue;
+          }
+          break;
+        case Band::cols_queries_k_keys: k1 = imax(0, imin(kc, delta + c0 + NR)); break;
+        case Band::rows_keys_k_queries: k0 = imin(kc, imax(0, r0 - delta)); break;
+        case Band::rows_queries_k_keys: k1 = imax(0, imin(kc, delta + r0 + m)); break;
+      }
+      ukernel_rows<V, MR, NV>(m, k1 - k0, a + r0 * ars + k0 * acs, ars, acs, b + k0 * ldb + c0, ldb,
+                              c + r0 * ldc + c0, ldc, accumulate, colscale ? colscale + c0 : nullptr);
+    }
 }
 
 // BQ queries x BK keys per tile; BQ is a multiple of the micro-kernel width NV * W.
@@ -171,14 +198,19 @@ struct Flash {
 
   static void gemm_(int64_t rows, int64_t cols, int64_t kc, const T* a, int64_t ars, int64_t acs,
                     const T* b, int64_t ldb, T* c, int64_t ldc, bool accumulate,
-                    const T* colscale = nullptr) {
-    gemm<V, MR, NV>(rows, cols, kc, a, ars, acs, b, ldb, c, ldc, accumulate, colscale);
+                    const T* colscale = nullptr, Band band = Band::none, int64_t delta = 0) {
+    gemm<V, MR, NV>(rows, cols, kc, a, ars, acs, b, ldb, c, ldc, accumulate, colscale, band, delta);
+  }
+
+  // The tile's causal band: Band::none unless some key of the tile comes after some query.
+  Band band(Band kind, int64_t q0, int64_t k0, int64_t nk) const {
+    return x.causal && k0 + nk - 1 > q0 ? kind : Band::none;
   }
 
   // Tile (queries q0..q0+mq, keys k0..) has at least one causally unmasked entry.
   bool live(int64_t q0, int64_t mq, int64_t k0) const { return !x.causal || k0 < q0 + mq; }
 
-  // XT[c*... ] transposed block: XT[p*BQ + c] = s * x[b, q0 + c, p] for p < width, zero
+  // Transposed block of BQ rows: XT[p*BQ + c] = s * x[b, q0 + c, p] for p < width, zero
   // for the padding columns c >= mq.
   static void pack_t(const AttnRows<T>& src, int64_t b, int64_t q0, int64_t mq, int64_t width,
                      T s, T* XT) {
@@ -212,7 +244,8 @@ struct Flash {
   // S^T = K Q^T for keys k0..k0+nk: S[r*BQ + c] = log2-scaled score of (query q0 + c,
   // key k0 + r), with the causal and explicit masks applied.
   void scores(const T* QT, T* S, int64_t b, int64_t q0, int64_t mq, int64_t k0, int64_t nk) const {
-    gemm_(nk, BQ, D, row(x.k, b, k0), x.k.row_stride, 1, QT, BQ, S, BQ, false);
+    gemm_(nk, BQ, D, row(x.k, b, k0), x.k.row_stride, 1, QT, BQ, S, BQ, false, nullptr,
+          band(Band::rows_keys_cols_queries, q0, k0, nk), q0 - k0);
     const T ninf = -static_cast<T>(__builtin_inf());
     if (x.causal && k0 + nk - 1 > q0) {  // diagonal tile: key j > query i is masked
       for (int64_t r = 0; r < nk; ++r) {
@@ -271,7 +304,8 @@ struct Flash {
         V::store(alpha + cv, al);
       }
       // OT = alpha * OT + V^T P^T: rows d, A(d, j) = v[k0 + j, d], B(j, :) = P of key j.
-      gemm_(Dv, BQ, nk, row(x.v, b, k0), 1, x.v.row_stride, S, BQ, OT, BQ, k0 > 0, alpha);
+      gemm_(Dv, BQ, nk, row(x.v, b, k0), 1, x.v.row_stride, S, BQ, OT, BQ, k0 > 0, alpha,
+            band(Band::cols_queries_k_keys, q0, k0, nk), q0 - k0);
     }
     const T ln2 = static_cast<T>(kLn2);
     for (int64_t c = 0; c < mq; ++c) {
@@ -340,7 +374,9 @@ struct Flash {
     const int64_t mq = imin(BQ, x.tq - q0);
     scores(QT, w.P, b, q0, mq, k0, nk);
     // dP^T = V dO^T: rows = keys, A(j, d) = v[k0 + j, d].
-    gemm_(nk, BQ, Dv, row(x.v, b, k0), x.v.row_stride, 1, dOT, BQ, w.dP, BQ, false);
+    const int64_t delta = q0 - k0;
+    gemm_(nk, BQ, Dv, row(x.v, b, k0), x.v.row_stride, 1, dOT, BQ, w.dP, BQ, false, nullptr,
+          band(Band::rows_keys_cols_queries, q0, k0, nk), delta);
     for (int64_t r = 0; r < nk; ++r)
       for (int cv = 0; cv < BQ; cv += W) {
         const R p = V::exp2(V::sub(V::load(w.P + r * BQ + cv), V::load(L + cv)));
@@ -348,11 +384,15 @@ struct Flash {
         V::store(w.dP + r * BQ + cv, V::mul(p, V::sub(V::load(w.dP + r * BQ + cv), V::load(Dl + cv))));
       }
     if (dkdv) {
-      gemm_(nk, Dvp, mq, w.P, BQ, 1, op.dO + q0 * op.lddo, op.lddo, w.dV, Dvp, true);  // += P^T dO
-      gemm_(nk, Dp, mq, w.dP, BQ, 1, op.Q + q0 * op.ldq, op.ldq, w.dK, Dp, true);      // += dS^T Q
+      const Band kq = band(Band::rows_keys_k_queries, q0, k0, nk);
+      gemm_(nk, Dvp, mq, w.P, BQ, 1, op.dO + q0 * op.lddo, op.lddo, w.dV, Dvp, true, nullptr, kq,
+            delta);  // dV += P^T dO
+      gemm_(nk, Dp, mq, w.dP, BQ, 1, op.Q + q0 * op.ldq, op.ldq, w.dK, Dp, true, nullptr, kq,
+            delta);  // dK += dS^T Q
     }
     if (dq != nullptr)  // dQ += dS K
-      gemm_(mq, Dp, nk, w.dP, 1, BQ, op.K + k0 * op.ldk, op.ldk, dq, Dp, true);
+      gemm_(mq, Dp, nk, w.dP, 1, BQ, op.K + k0 * op.ldk, op.ldk, dq, Dp, true, nullptr,
+            band(Band::rows_queries_k_keys, q0, k0, nk), delta);
   }
 
   // Transposed tiles of query blocks [qb0, qb1) of item b, at their block index.

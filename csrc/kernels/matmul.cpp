@@ -2,19 +2,57 @@
 //
 // Algorithm (the BLIS/GotoBLAS layering): for each batch item, loop over column panels of
 // NC columns and K-blocks of KC; pack the KC x NC block of B into NR-wide k-major slivers
-// (shared by all threads), then every thread takes MC-row blocks of A (optionally split
-// along N), packs its KC x MC block into MR-tall slivers, and sweeps the micro-kernel
-// (matmul_ukernel.h) over MR x NR tiles. Packing turns any stride pattern (transposed,
-// negative, 0 = broadcast) into unit-stride panels, so layout costs only the packing pass.
-// Threads split only M and N, never K: each C element's sum runs over the K-blocks in
-// order, so results do not depend on the thread count. Tiny problems skip packing.
+// (shared by all threads, double-buffered), then every thread takes MC-row blocks of A
+// (split along N too when M is too small for the team), packs its MC x KC block into
+// MR-tall slivers, and sweeps the micro-kernel (matmul_ukernel.h) over MR x NR tiles, one
+// B sliver (L1) against all A slivers of the block (L2). Packing turns any stride pattern
+// (transposed, negative, 0 = broadcast) into unit-stride panels; a column-major A or
+// row-major B whose K-block is compact is read in place instead (the micro-kernel takes
+// the k-step of each operand). Threads split only M and N, never K, and the K-blocks
+// depend only on K: each C element's sum runs over the same blocks in the same order, so
+// results are bitwise identical for any thread count. Edge tiles are computed into a
+// scratch tile and copied. Matrix-vector products (M <= 2) skip packing (gemm_rows).
 //
 // Cost: 2*M*N*K FLOPs per batch item; bytes moved ~ 4*(M*K*ceil(N/NC) + K*N + M*N)
 // for float32 (A is re-read once per NC panel, B once, C once per K-block).
 //
-// Measured 2026-11-22, AMD EPYC 2 vCPUs (AVX2), float32, avx2 kernel vs NumPy/OpenBLAS
-// 0.3.31 in the same process: 1024^3 2 threads 153 GFLOP/s (1.05x NumPy), 1 thread 63
-// GFLOP/s (0.78x); 8192x768 @ 768x3072 2 threads 114 GFLOP/s (0.74x). benchmarks/RESULTS.md.
+// Blocking (AVX2 float32, 6x16 tile): KC <= 384 balanced (B sliver 24 KiB of the 32 KiB
+// L1), MC = 192 KiB / (KC*4) rows (A block in the 512 KiB L2), NC = 1.5 MiB / (KC*4)
+// columns (B panel in L3); row blocks rounded to a multiple of the thread count.
+//
+// Measured 2026-11-22, AMD EPYC (Zen 3) 2 vCPUs, AVX2, shared machine (load average 2-6
+// from other jobs), float32, avx2 kernel vs NumPy 2.4.6 / OpenBLAS 0.3.31 Haswell kernel
+// in the same process. FMA peak (inline-asm loop, 12 chains): 103 GFLOP/s per core, 206
+// for 2. 1 thread, thread CPU time, best of interleaved runs: the micro-kernel alone (hot
+// caches) 96-101 GFLOP/s (93-98% of peak); whole matmul 256^3..4096^3 82-92 GFLOP/s
+// (0.91-1.17x NumPy), transformer shapes 8192 x {128..3072} 70-89 GFLOP/s (0.92-1.44x),
+// GPT-step shapes 73-93 GFLOP/s (0.83-1.15x), batched 48 x 64 x {32,64} 51-77 GFLOP/s
+// (0.86-1.38x), all three layouts. 2 threads: see benchmarks/RESULTS.md (load-limited).
+//
+// History (what each idea gave; 1 thread unless noted, same machine):
+//   v0 (9da9ca0) KC=256 + remainder, MC=156, NC=2048, packing with a run-time MR, a scalar
+//      triple loop below 32^3, fresh buffers per call: 0.78-0.95x NumPy (1024^3 0.82x,
+//      8192x384x128 0.81x at 62 GFLOP/s).
+//   v1 packing loops with compile-time MR/NR (fully unrolled row streams): a 156 x 256 A
+//      block 13.3 -> 8.2 us (A packing was ~13% of the kernel time when N = 128);
+//      balanced K-blocks <= 384 instead of 256 + remainder (one C pass fewer for K=384);
+//      MC/NC derived from the actual KC. 8192x384x128: 62 -> 81 GFLOP/s.
+//   v2 row-major B packed row by row across all slivers (was: sliver by sliver, a 4 KiB
+//      stride and a new page per element when N = 1024): 1040x1040x1024 76 -> 90 GFLOP/s,
+//      1024^3 0.83x -> 0.97-0.99x.
+//   v3 threads: row blocks a multiple of the team size (768 rows: 2 x 384 instead of
+//      5 x 156, a 3:2 imbalance), a double-buffered shared B panel (one barrier per K-block
+//      instead of two), per-thread grow-only scratch (no page faults per call).
+//   v4 micro-kernel takes the k-step of A and B, so compact column-major A / row-major B
+//      are used in place (batched attention-like shapes pack nothing or one operand);
+//      C tile prefetched at the start, k loop unrolled by 4. Hot kernel 96-101 GFLOP/s.
+//   v5 tiny problems: the scalar triple loop (SSE2, no FMA) was 2-4x slower than the
+//      blocked path even at 16^3 (48 x 32^3: 252 -> 60 us): removed. A register-
+//      accumulating row kernel for tiny shapes was tried and lost (single FMA chains are
+//      latency-bound: 24x40x24 3.5 us vs 2.6 blocked); kept only for M <= 2 (GEMV, B
+//      streamed once): 1 x 768 x 768 100 -> 47 us (NumPy 37).
+//   Not kept: an AVX2 8x8-transpose packing of row-major A (0.13 vs 0.20 ns/element, ~2%
+//      at N = 128) -- it needs ISA-specific shuffles outside the shared template.
 #include "kernels/matmul.h"
 
 #include <algorithm>
@@ -42,6 +80,7 @@ struct ScalarVec {
   static T broadcast(T x) { return x; }
   static T fma(T a, T b, T c) { return a * b + c; }
   static T add(T a, T b) { return a + b; }
+  static T fma1(T a, T b, T c) { return a * b + c; }
 };
 
 constexpr int kMaxTile = 12 * 32;  // largest MR * NR of any kernel (AVX-512 float32)
@@ -91,12 +130,26 @@ void* scratch(int slot, int64_t bytes) {
 // Cache budgets (bytes). KC: one packed B sliver (KC x NR) stays in L1 while the A slivers
 // stream past it. MC: the packed A block (MC x KC) stays in L2. NC: the packed B panel
 // (KC x NC) is shared by the threads from L3.
-static int64_t envi(const char* n, int64_t d) { const char* v = std::getenv(n); return v ? std::atoll(v) : d; }  // TUNING
-static const int64_t kL1Sliver = envi("MM_L1", 24 * 1024);
-static const int64_t kL2Block = envi("MM_L2", 192 * 1024);
-static const int64_t kL3Panel = envi("MM_L3", 3 * 512 * 1024);
+constexpr int64_t kL1Sliver = 24 * 1024;
+constexpr int64_t kL2Block = 192 * 1024;
+constexpr int64_t kL3Panel = 3 * 512 * 1024;
 // Operands read in place (no packing) when a K-block of them spans at most this much.
 constexpr int64_t kInPlaceSpan = 64 * 1024;
+
+// K blocks depend only on K and the kernel, never on the thread count: this is what keeps
+// results identical for any number of threads.
+template <typename T>
+MatmulBlocking blocking(const Kernels<T>& ker, int64_t k) {
+  const int64_t sz = sizeof(T);
+  MatmulBlocking b;
+  b.mr = ker.mr;
+  b.nr = ker.nr;
+  b.kc_max = std::max<int64_t>(32, kL1Sliver / (ker.nr * sz));
+  b.kc = ceil_div(k, ceil_div(k, b.kc_max));
+  b.mc = std::max<int64_t>(ker.mr, kL2Block / (b.kc * sz) / ker.mr * ker.mr);
+  b.nc = std::max<int64_t>(ker.nr, kL3Panel / (b.kc * sz) / ker.nr * ker.nr);
+  return b;
+}
 
 template <typename T>
 struct Gemm {
@@ -108,14 +161,11 @@ struct Gemm {
   int64_t n_ic, n_js; // tasks per (panel, K-block): n_ic row blocks x n_js column splits
 
   Gemm(const MatmulArgs<T>& args, Kernels<T> k, int team) : x(args), ker(k), nt(team) {
-    const int64_t M = x.m, N = x.n, K = x.k, sz = sizeof(T);
-    // K blocks depend only on K and the kernel, never on the thread count: this is what
-    // keeps results identical for any number of threads.
-    const int64_t kc_max = std::max<int64_t>(32, kL1Sliver / (ker.nr * sz));
-    n_kb = ceil_div(K, kc_max);
-    kc = ceil_div(K, n_kb);
-    const int64_t mc_max = std::max<int64_t>(ker.mr, kL2Block / (kc * sz) / ker.mr * ker.mr);
-    const int64_t nc_max = std::max<int64_t>(ker.nr, kL3Panel / (kc * sz) / ker.nr * ker.nr);
+    const int64_t M = x.m, N = x.n;
+    const MatmulBlocking bl = blocking(ker, x.k);
+    kc = bl.kc;
+    n_kb = ceil_div(x.k, kc);
+    const int64_t mc_max = bl.mc, nc_max = bl.nc;
     nc = round_up(ceil_div(N, ceil_div(N, nc_max)), ker.nr);  // balanced panels
     // Row blocks: at least one per thread and a multiple of the team size while there are
     // few of them, so that the threads get equal shares.
@@ -158,10 +208,15 @@ struct Gemm {
         const bool accumulate = kb > 0;
         T* bpack = bbuf + (step & 1) * nc * kc;  // double buffer: one barrier per step
         const T* Bk = B + p0 * b_rs + j0 * b_cs;
-        for (int64_t s = tid; s < n_sl; s += nthr) {
-          const int n = static_cast<int>(std::min<int64_t>(nr, ncur - s * nr));
-          if (b_in_place && n == nr) continue;
-          ker.pack_b(bpack + s * nr * kcur, Bk + s * nr * b_cs, b_rs, b_cs, n, kcur);
+        if (b_in_place) {  // only a partial last sliver needs packing
+          if (ncur % nr != 0 && tid == nthr - 1)
+            ker.pack_b(bpack + (n_sl - 1) * nr * kcur, Bk + (n_sl - 1) * nr * b_cs, b_rs, b_cs,
+                       static_cast<int>(ncur % nr), kcur);
+        } else {  // each thread packs a contiguous range of slivers
+          const int64_t s0 = n_sl * tid / nthr, s1 = n_sl * (tid + 1) / nthr;
+          if (s1 > s0)
+            ker.pack_b(bpack + s0 * nr * kcur, Bk + s0 * nr * b_cs, b_rs, b_cs,
+                       static_cast<int>(std::min(ncur, s1 * nr) - s0 * nr), kcur);
         }
         if (team && !(b_in_place && ncur % nr == 0)) {
 #pragma omp barrier
@@ -210,28 +265,6 @@ struct Gemm {
     }
   }
 };
-// Tiny problems: a direct triple loop beats packing. Sums over p in order, like the
-// blocked path.
-template <typename T>
-void matmul_small_item(const MatmulArgs<T>& x, int64_t bi) {
-  const T* A = x.a + bi * x.a_stride[0];
-  const T* B = x.b + bi * x.b_stride[0];
-  T* C = x.c + bi * x.m * x.n;
-  const int64_t bs = x.b_stride[2];
-  for (int64_t i = 0; i < x.m; ++i) {
-    T* c = C + i * x.n;
-    for (int64_t j = 0; j < x.n; ++j) c[j] = T(0);
-    for (int64_t p = 0; p < x.k; ++p) {
-      const T aip = A[i * x.a_stride[1] + p * x.a_stride[2]];
-      const T* b = B + p * x.b_stride[1];
-      if (bs == 1)
-        for (int64_t j = 0; j < x.n; ++j) c[j] += aip * b[j];
-      else
-        for (int64_t j = 0; j < x.n; ++j) c[j] += aip * b[j * bs];
-    }
-  }
-}
-
 template <typename T>
 void matmul_impl(const MatmulArgs<T>& x) {
   if (x.batch == 0 || x.m == 0 || x.n == 0) return;
@@ -245,13 +278,17 @@ void matmul_impl(const MatmulArgs<T>& x) {
   const double per_thread = static_cast<double>(x.batch) * static_cast<double>(work) / kWorkPerThread;
   const int nthreads = static_cast<int>(std::max(1.0, std::min<double>(get_num_threads(), per_thread)));
 
-  if (work <= 32 * 32 * 32) {
+  const Kernels<T> ker = select_kernels(active_isa(), T());
+  // Matrix-vector products (one or two rows of A, a wide row-major B): no packing, each C
+  // row built across the columns (gemm_rows). Everything else, tiny problems included, takes
+  // the blocked path (measured faster than a direct loop even at 16^3).
+  if (x.b_stride[2] == 1 && x.m <= 2 && x.n >= 64) {
 #pragma omp parallel for num_threads(nthreads) schedule(static) if (nthreads > 1)
-    for (int64_t bi = 0; bi < x.batch; ++bi) matmul_small_item(x, bi);
+    for (int64_t bi = 0; bi < x.batch; ++bi)
+      ker.rows(x.m, x.n, x.k, x.a + bi * x.a_stride[0], x.a_stride[1], x.a_stride[2],
+               x.b + bi * x.b_stride[0], x.b_stride[1], x.c + bi * x.m * x.n, x.n);
     return;
   }
-
-  const Kernels<T> ker = select_kernels(active_isa(), T());
   // Many batch items: one item per thread at a time (no barriers). Otherwise the whole
   // team works on each item in turn.
   const bool per_item = nthreads > 1 && x.batch >= nthreads &&
@@ -277,6 +314,12 @@ void matmul_impl(const MatmulArgs<T>& x) {
 }
 
 }  // namespace
+
+MatmulBlocking matmul_blocking(int64_t k, bool f64) {
+  k = std::max<int64_t>(k, 1);
+  return f64 ? blocking(select_kernels(active_isa(), 0.0), k)
+             : blocking(select_kernels(active_isa(), 0.0f), k);
+}
 
 void matmul(const MatmulArgs<float>& args) { matmul_impl(args); }
 void matmul(const MatmulArgs<double>& args) { matmul_impl(args); }

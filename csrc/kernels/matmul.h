@@ -20,4 +20,12 @@ struct MatmulArgs {
 void matmul(const MatmulArgs<float>& args);
 void matmul(const MatmulArgs<double>& args);
 
+// The blocking the active ISA's kernel uses for inner dimension k, for tests that want to
+// sit on every tile and block edge: micro-tile mr x nr, the K-block kc (K is split into
+// balanced blocks of at most kc_max), and the largest row block mc and column panel nc.
+struct MatmulBlocking {
+  int64_t mr, nr, kc_max, kc, mc, nc;
+};
+MatmulBlocking matmul_blocking(int64_t k, bool f64);
+
 }  // namespace pyzen

@@ -21,6 +21,7 @@ struct Avx2F32 {
   static reg broadcast(float x) { return _mm256_set1_ps(x); }
   static reg fma(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
   static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
+  static float fma1(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
 };
 
 struct Avx2F64 {
@@ -33,6 +34,7 @@ struct Avx2F64 {
   static reg broadcast(double x) { return _mm256_set1_pd(x); }
   static reg fma(reg a, reg b, reg c) { return _mm256_fmadd_pd(a, b, c); }
   static reg add(reg a, reg b) { return _mm256_add_pd(a, b); }
+  static double fma1(double a, double b, double c) { return __builtin_fma(a, b, c); }
 };
 
 }  // namespace

@@ -20,6 +20,7 @@ struct Avx512F32 {
   static reg broadcast(float x) { return _mm512_set1_ps(x); }
   static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
   static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
+  static float fma1(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
 };
 
 struct Avx512F64 {
@@ -32,6 +33,7 @@ struct Avx512F64 {
   static reg broadcast(double x) { return _mm512_set1_pd(x); }
   static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_pd(a, b, c); }
   static reg add(reg a, reg b) { return _mm512_add_pd(a, b); }
+  static double fma1(double a, double b, double c) { return __builtin_fma(a, b, c); }
 };
 
 }  // namespace

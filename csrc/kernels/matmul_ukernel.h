@@ -28,6 +28,8 @@ struct Kernels {
                   int64_t ldc, bool accumulate);
   void (*pack_a)(T* dst, const T* a, int64_t rs, int64_t cs, int m, int64_t kc);
   void (*pack_b)(T* dst, const T* b, int64_t rs, int64_t cs, int n, int64_t kc);
+  void (*rows)(int64_t m, int64_t n, int64_t k, const T* a, int64_t a_rs, int64_t a_cs,
+               const T* b, int64_t b_rs, T* c, int64_t ldc);
 };
 
 // Defined in matmul_avx2.cpp / matmul_avx512.cpp (x86-64 builds only).
@@ -101,23 +103,68 @@ inline void gemm_pack_a(T* __restrict dst, const T* __restrict a, int64_t rs, in
   }
 }
 
-// Pack rows [0, kc) x cols [0, n) of a strided B (element (p, j) at b[p*rs + j*cs]) into one
-// NR-wide k-major sliver dst[p*NR + j], zero-padding columns n..NR-1.
+// Pack rows [0, kc) x cols [0, n) of a strided B (element (p, j) at b[p*rs + j*cs]) into
+// ceil(n / NR) consecutive NR-wide k-major slivers (sliver s at dst + s*NR*kc, element
+// dst[s*NR*kc + p*NR + j]), zero-padding the last sliver's columns to NR.
 template <typename T, int NR>
 inline void gemm_pack_b(T* __restrict dst, const T* __restrict b, int64_t rs, int64_t cs, int n,
                         int64_t kc) {
-  if (n == NR && cs == 1) {  // row-major B: one contiguous NR-vector per k
-    for (int64_t p = 0; p < kc; ++p)
-#pragma GCC unroll 64
-      for (int j = 0; j < NR; ++j) dst[p * NR + j] = b[p * rs + j];
-  } else if (n == NR && rs == 1) {  // column-major B (a transposed view): NR column streams
-    for (int64_t p = 0; p < kc; ++p)
-#pragma GCC unroll 64
-      for (int j = 0; j < NR; ++j) dst[p * NR + j] = b[j * cs + p];
-  } else {
+  const int full = n / NR, tail = n - full * NR;
+  if (cs == 1) {  // row-major B: walk each row once, across all slivers (sequential reads)
     for (int64_t p = 0; p < kc; ++p) {
-      for (int j = 0; j < n; ++j) dst[p * NR + j] = b[p * rs + j * cs];
-      for (int j = n; j < NR; ++j) dst[p * NR + j] = T(0);
+      const T* src = b + p * rs;
+      T* d = dst + p * NR;
+      for (int s = 0; s < full; ++s)
+#pragma GCC unroll 64
+        for (int j = 0; j < NR; ++j) d[s * NR * kc + j] = src[s * NR + j];
+    }
+  } else if (rs == 1) {  // column-major B (a transposed view): NR column streams per sliver
+    for (int s = 0; s < full; ++s)
+      for (int64_t p = 0; p < kc; ++p)
+#pragma GCC unroll 64
+        for (int j = 0; j < NR; ++j) dst[s * NR * kc + p * NR + j] = b[(s * NR + j) * cs + p];
+  } else {
+    for (int s = 0; s < full; ++s)
+      for (int64_t p = 0; p < kc; ++p)
+        for (int j = 0; j < NR; ++j) dst[s * NR * kc + p * NR + j] = b[p * rs + (s * NR + j) * cs];
+  }
+  if (tail > 0) {
+    T* d = dst + full * NR * kc;
+    const T* src = b + full * NR * cs;
+    for (int64_t p = 0; p < kc; ++p) {
+      for (int j = 0; j < tail; ++j) d[p * NR + j] = src[p * rs + j * cs];
+      for (int j = tail; j < NR; ++j) d[p * NR + j] = T(0);
+    }
+  }
+}
+
+// C (m x n, row stride ldc) = A . B for tiny problems and matrix-vector products, with no
+// packing: A is read in place through (a_rs, a_cs), B through its row stride b_rs and must
+// have unit column stride. Each C row is built in memory, one row of B at a time (chunks of
+// JB columns stay in L1 across p; B is streamed in address order), so every element of C
+// is one FMA chain over p = 0..k-1 in order, and the columns give plenty of independent work.
+template <class V>
+void gemm_rows(int64_t m, int64_t n, int64_t k, const typename V::scalar* a, int64_t a_rs,
+               int64_t a_cs, const typename V::scalar* b, int64_t b_rs, typename V::scalar* c,
+               int64_t ldc) {
+  using T = typename V::scalar;
+  constexpr int W = V::width;
+  constexpr int64_t JB = 2048;
+  for (int64_t j0 = 0; j0 < n; j0 += JB) {
+    const int64_t nj = n - j0 < JB ? n - j0 : JB, nv = nj / W * W;
+    for (int64_t i = 0; i < m; ++i) {
+      const T* ai = a + i * a_rs;
+      T* __restrict ci = c + i * ldc + j0;
+      for (int64_t j = 0; j < nj; ++j) ci[j] = T(0);
+      for (int64_t p = 0; p < k; ++p) {
+        const T x = ai[p * a_cs];
+        const typename V::reg xv = V::broadcast(x);
+        const T* __restrict bp = b + p * b_rs + j0;
+        int64_t j = 0;
+#pragma GCC unroll 4
+        for (; j < nv; j += W) V::store(ci + j, V::fma(xv, V::load(bp + j), V::load(ci + j)));
+        for (; j < nj; ++j) ci[j] = V::fma1(x, bp[j], ci[j]);
+      }
     }
   }
 }
@@ -126,7 +173,7 @@ template <class V, int MR, int NV>
 pyzen::matmul_detail::Kernels<typename V::scalar> make_gemm_kernels() {
   using T = typename V::scalar;
   constexpr int NR = NV * V::width;
-  return {MR, NR, gemm_ukernel<V, MR, NV>, gemm_pack_a<T, MR>, gemm_pack_b<T, NR>};
+  return {MR, NR, gemm_ukernel<V, MR, NV>, gemm_pack_a<T, MR>, gemm_pack_b<T, NR>, gemm_rows<V>};
 }
 
 }  // namespace
