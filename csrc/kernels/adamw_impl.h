@@ -13,29 +13,13 @@
 #endif
 
 #include "kernels/adamw.h"
+#include "kernels/simd.h"
 
 namespace pyzen::PYZEN_ADAMW_NS {
 namespace {
 
-template <typename T>
-struct Simd {
-  static constexpr int64_t W = PYZEN_SIMD_BYTES / sizeof(T);
-  typedef T vec __attribute__((vector_size(PYZEN_SIMD_BYTES)));
-};
 using vf = Simd<float>::vec;
 using vd = Simd<double>::vec;
-
-template <typename V, typename T>
-inline V load(const T* p) {
-  V v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-template <typename T, typename V>
-inline void store(T* p, V v) {
-  std::memcpy(p, &v, sizeof v);
-}
 
 inline float vsqrt(float x) { return std::sqrt(x); }
 inline double vsqrt(double x) { return std::sqrt(x); }

@@ -12,32 +12,16 @@
 #include <limits>
 
 #include "kernels/cross_entropy.h"
+#include "kernels/simd.h"
 #include "parallel.h"
 
 namespace pyzen::PYZEN_CE_NS {
 namespace {
 
-template <typename T>
-struct Simd {
-  static constexpr int64_t W = PYZEN_SIMD_BYTES / sizeof(T);
-  typedef T vec __attribute__((vector_size(PYZEN_SIMD_BYTES)));
-};
 using vf = Simd<float>::vec;
 using vd = Simd<double>::vec;
 typedef int32_t vi32 __attribute__((vector_size(PYZEN_SIMD_BYTES)));
 typedef int64_t vi64 __attribute__((vector_size(PYZEN_SIMD_BYTES)));
-
-template <typename V, typename T>
-inline V load(const T* p) {
-  V v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-template <typename T, typename V>
-inline void store(T* p, V v) {
-  std::memcpy(p, &v, sizeof v);
-}
 
 template <typename To, typename From>
 inline To bits(From v) {

@@ -14,14 +14,15 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/simd.h"
 #include "parallel.h"
 
 namespace pyzen::PYZEN_GELU_NS {
 namespace {
 
-typedef float vf __attribute__((vector_size(PYZEN_SIMD_BYTES)));
+using vf = Simd<float>::vec;
 typedef int32_t vi __attribute__((vector_size(PYZEN_SIMD_BYTES)));
-constexpr int64_t W = PYZEN_SIMD_BYTES / sizeof(float);
+constexpr int64_t W = Simd<float>::W;
 constexpr int64_t kGrain = 1 << 15;  // elements per thread below which threads cost more than they save
 
 constexpr float kSqrtHalf = 0.707106781f, kInvSqrt2Pi = 0.398942280f, kSqrt2OverPi = 0.797884561f, kCoeff = 0.044715f;
@@ -97,14 +98,6 @@ inline vf slope(vf x, bool tanh_approx) {
   return cdf(x) + x * kInvSqrt2Pi * vexp(-0.5f * x * x);
 }
 
-inline vf load(const float* p) {
-  vf v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
-
 // Full vectors, then the tail through a zero-padded vector, so every element takes the same path.
 template <typename F>
 inline void sweep(int64_t n, F f) {
@@ -117,21 +110,21 @@ inline void sweep(int64_t n, F f) {
 
 void forward(const float* x, float* out, int64_t n, bool tanh_approx) {
   sweep(n, [&](int64_t i, int64_t len) {
-    if (len == W) return store(out + i, value(load(x + i), tanh_approx));
+    if (len == W) return store(out + i, value(load<vf>(x + i), tanh_approx));
     float buf[W] = {};
     std::memcpy(buf, x + i, len * sizeof(float));
-    store(buf, value(load(buf), tanh_approx));
+    store(buf, value(load<vf>(buf), tanh_approx));
     std::memcpy(out + i, buf, len * sizeof(float));
   });
 }
 
 void backward(const float* g, const float* x, float* dx, int64_t n, bool tanh_approx) {
   sweep(n, [&](int64_t i, int64_t len) {
-    if (len == W) return store(dx + i, load(g + i) * slope(load(x + i), tanh_approx));
+    if (len == W) return store(dx + i, load<vf>(g + i) * slope(load<vf>(x + i), tanh_approx));
     float xb[W] = {}, gb[W] = {};
     std::memcpy(xb, x + i, len * sizeof(float));
     std::memcpy(gb, g + i, len * sizeof(float));
-    store(xb, load(gb) * slope(load(xb), tanh_approx));
+    store(xb, load<vf>(gb) * slope(load<vf>(xb), tanh_approx));
     std::memcpy(dx + i, xb, len * sizeof(float));
   });
 }

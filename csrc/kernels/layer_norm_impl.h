@@ -18,31 +18,16 @@
 #endif
 
 #include "kernels/layer_norm.h"
+#include "kernels/simd.h"
 #include "parallel.h"
 
 namespace pyzen::PYZEN_LN_NS {
 namespace {
 
+// Lane sums are flushed into a double every kBlock<T> elements: float32 adds at most
+// kBlock / W terms per lane, so a row of any length keeps float32-sized rounding.
 template <typename T>
-struct Simd {
-  static constexpr int64_t W = PYZEN_SIMD_BYTES / sizeof(T);  // lanes
-  typedef T vec __attribute__((vector_size(PYZEN_SIMD_BYTES)));
-  // Lane sums are flushed into a double every kBlock elements: float32 adds at most
-  // kBlock / W terms per lane, so a row of any length keeps float32-sized rounding.
-  static constexpr int64_t kBlock = 64 * W;
-};
-
-template <typename V, typename T>
-inline V load(const T* p) {
-  V v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-template <typename T, typename V>
-inline void store(T* p, V v) {
-  std::memcpy(p, &v, sizeof v);
-}
+constexpr int64_t kBlock = 64 * Simd<T>::W;
 
 // Outputs larger than this bypass the caches (non-temporal stores): they would not stay
 // cached anyway, and a streamed store skips the read-for-ownership of the line.
@@ -112,7 +97,7 @@ inline double row_sum(const T* x, int64_t n, F f) {
   int64_t i = 0;
   while (i + W <= n) {  // four accumulators hide the add latency
     vec a0{}, a1{}, a2{}, a3{};
-    const int64_t stop = std::min(n, i + S::kBlock);
+    const int64_t stop = std::min(n, i + kBlock<T>);
     for (; i + 4 * W <= stop; i += 4 * W) {
       a0 += f(load<vec>(x + i));
       a1 += f(load<vec>(x + i + W));
@@ -205,7 +190,7 @@ void backward_rows(const LayerNormBackwardArgs<T>& a, int64_t r0, int64_t r1, T*
     int64_t i = 0;
     while (i + W <= C) {
       vec aa{}, ab{};
-      const int64_t stop = std::min(C, i + S::kBlock);
+      const int64_t stop = std::min(C, i + kBlock<T>);
       for (; i + W <= stop; i += W) {
         const vec gv = load<vec>(g + i);
         const vec xh = (load<vec>(x + i) - mu) * rs;
