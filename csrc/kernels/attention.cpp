@@ -35,7 +35,7 @@
 //  3. Causal band skipping inside diagonal tiles (saves ~half of them: ~10% of causal
 //     work at T=512, ~3% at T=2048; the machine was too loaded to resolve it).
 // Against PyTorch 2.13 CPU (F.scaled_dot_product_attention, same process, medians, load
-// average 3-6 from other jobs on 2 vCPUs): forward+backward causal 1.3-1.6x at
+// average 2-6 from other jobs on 2 vCPUs): forward+backward causal 1.3-1.6x at
 // B=1,H=12,T=2048,D=64 and 2.4x at B=4,H=8,T=512,D=64; full 1.1-1.4x. benchmarks/RESULTS.md.
 //
 // Per ISA (run-time choice through active_isa()): attention_impl.h instantiated in

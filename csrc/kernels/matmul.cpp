@@ -27,7 +27,10 @@
 // caches) 96-101 GFLOP/s (93-98% of peak); whole matmul 256^3..4096^3 82-92 GFLOP/s
 // (0.91-1.17x NumPy), transformer shapes 8192 x {128..3072} 70-89 GFLOP/s (0.92-1.44x),
 // GPT-step shapes 73-93 GFLOP/s (0.83-1.15x), batched 48 x 64 x {32,64} 51-77 GFLOP/s
-// (0.86-1.38x), all three layouts. 2 threads: see benchmarks/RESULTS.md (load-limited).
+// (0.86-1.38x), all three layouts. 2 threads (wall time, load 1.7-3.3; FMA peak 203):
+// 1024^3 154-159 GFLOP/s (76-78%, 0.91-1.03x NumPy), 8192x3072x768 A.B^T 179 (88%, 0.99x),
+// 768x128x384 154-174 (0.90-1.30x), batched 48x64x32x64 130-143 (2.1-2.2x NumPy, 1.2-1.3x
+// torch 2.13). Everything in benchmarks/RESULTS.md.
 //
 // History (what each idea gave; 1 thread unless noted, same machine):
 //   v0 (9da9ca0) KC=256 + remainder, MC=156, NC=2048, packing with a run-time MR, a scalar
@@ -51,6 +54,8 @@
 //      accumulating row kernel for tiny shapes was tried and lost (single FMA chains are
 //      latency-bound: 24x40x24 3.5 us vs 2.6 blocked); kept only for M <= 2 (GEMV, B
 //      streamed once): 1 x 768 x 768 100 -> 47 us (NumPy 37).
+//   v6 per-item mode (batched products): contiguous item ranges per thread instead of
+//      round-robin items; 48x64x32x64 at 2 threads 54-89 -> 101-143 GFLOP/s (noisy runs).
 //   Not kept: an AVX2 8x8-transpose packing of row-major A (0.13 vs 0.20 ns/element, ~2%
 //      at N = 128) -- it needs ISA-specific shuffles outside the shared template.
 #include "kernels/matmul.h"
@@ -300,7 +305,9 @@ void matmul_impl(const MatmulArgs<T>& x) {
       const int tid = thread_id(), nt = team_size();
       T* apack = static_cast<T*>(scratch(0, g.a_buffer_size() * sizeof(T)));
       T* bpack = static_cast<T*>(scratch(1, g.b_buffer_size() * sizeof(T)));
-      for (int64_t bi = tid; bi < x.batch; bi += nt) g.run_item(bi, bpack, apack, false);
+      // Contiguous ranges of items: each thread streams through its own part of A, B and C.
+      const int64_t b0 = x.batch * tid / nt, b1 = x.batch * (tid + 1) / nt;
+      for (int64_t bi = b0; bi < b1; ++bi) g.run_item(bi, bpack, apack, false);
     }
   } else {
     const Gemm<T> g(x, ker, nthreads);

@@ -3,8 +3,9 @@
 // matmul_ukernel.h. float32: 6x16 tile = 12 ymm accumulators + 2 B vectors + 1 broadcast
 // (15 of 16 registers); per k step 2 loads + 6 broadcasts feed 12 FMAs (192 FLOPs).
 // float64: 6x8 tile, same register plan (96 FLOPs per k step).
-// Measured 2026-11-22, AMD EPYC 2 vCPUs, float32 1 thread: 63-89 GFLOP/s whole matmul,
-// 0.78-1.05x NumPy/OpenBLAS (256^3 .. 2048^3); inner loop has no spills (objdump).
+// Measured 2026-11-22, AMD EPYC (Zen 3) 2 vCPUs, float32 1 thread: the micro-kernel alone
+// (hot caches, kc 64..384) 96-101 GFLOP/s of a 103 GFLOP/s FMA peak; whole matmul 82-92
+// GFLOP/s (matmul.cpp). Inner loop: 2 loads + 6 broadcasts + 12 FMAs, no spills (asm).
 #include <immintrin.h>
 
 #include "kernels/matmul_ukernel.h"

@@ -3,7 +3,8 @@
 // registers and twice the rows: float32 12x32 tile = 24 zmm accumulators + 2 B vectors +
 // 1 broadcast (27 of 32 registers), 768 FLOPs per k step; float64 12x16 tile.
 // Measured: not yet (no AVX-512 machine available when written); correctness rests on
-// sharing gemm_ukernel with the AVX2 kernel, which the tests exercise.
+// sharing gemm_ukernel, the packing routines and gemm_rows (matmul_ukernel.h) with the AVX2
+// kernel, which the tests exercise; only the vector type and the tile size differ.
 #include <immintrin.h>
 
 #include "kernels/matmul_ukernel.h"
