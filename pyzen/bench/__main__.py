@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import sys
+import time
 
 from .. import _C, __version__
 from .cases import KERNELS, Case
@@ -19,16 +20,20 @@ def measure(case: Case, repeat: int) -> dict:
     error = case.check()
     if not error <= TOLERANCE:
         raise AssertionError(f"{case.kernel} {case.shape}: relative error {error:.2e} against the float64 reference exceeds {TOLERANCE}")
-    # Warm up, then alternate the implementations so machine noise hits all of them alike.
+    # Warm up, then time each implementation in blocks, alternating blocks over two rounds so
+    # machine noise hits all of them alike. A pause before each block lets the previous
+    # library's worker threads, which spin after a call, go back to sleep.
     impls = {"pyzen": case.pyzen, "numpy": case.numpy}
     if case.torch is not None:
         impls["torch"] = case.torch
     for fn in impls.values():
         fn()
     best = {name: float("inf") for name in impls}
-    for _ in range(repeat):
+    for _ in range(2):
         for name, fn in impls.items():
-            best[name] = min(best[name], best_of(fn, 1))
+            time.sleep(0.05)
+            fn()
+            best[name] = min(best[name], best_of(fn, repeat))
     rates = {name: case.work / t / 1e9 for name, t in best.items()}
     return {"kernel": case.kernel, "shape": list(case.shape), "unit": case.unit, "error": error, "ms": {k: v * 1e3 for k, v in best.items()}, "rate": rates}
 

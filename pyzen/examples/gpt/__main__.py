@@ -22,7 +22,7 @@ from .train import Classifier, History, evaluate, finetune, freeze_lower, predic
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="pyzen", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=600, help="pretraining steps")
+    p.add_argument("--steps", type=int, default=1500, help="pretraining steps")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--block-size", type=int, default=64, help="context length in bytes")
     p.add_argument("--n-layer", type=int, default=4)
@@ -30,10 +30,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n-embd", type=int, default=128)
     p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--eval-every", type=int, default=100)
+    p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--eval-iters", type=int, default=10)
     p.add_argument("--max-bytes", type=int, default=None, help="cap the training corpus (bytes)")
-    p.add_argument("--finetune-steps", type=int, default=200)
+    p.add_argument("--finetune-steps", type=int, default=400)
     p.add_argument("--finetune-lr", type=float, default=5e-4)
     p.add_argument("--freeze", type=int, default=None, help="blocks to freeze (default: the lower half)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
