@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from bench_layer_norm import copy_bandwidth, fmt_row, header, interleaved, load_average, try_torch
+from common import copy_bandwidth, fmt_row, header, interleaved, load_average, try_torch
 from pyzen import _C
 
 HYPER = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01)

@@ -21,7 +21,6 @@ import datetime
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from collections.abc import Callable
 import numpy as np
 
 import pyzen
+from common import machine
 from pyzen import _C
 from pyzen.backend import cpu
 
@@ -39,16 +39,6 @@ SHAPES = [(1, 12, 2048, 64), (4, 8, 512, 64)]  # (B, H, T, D)
 QUICK = [(1, 4, 256, 64)]
 MEMORY_T = [1024, 2048, 4096, 8192]
 
-
-def machine() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or platform.machine()
 
 
 def flops(b: int, h: int, t: int, d: int, causal: bool) -> float:

@@ -15,7 +15,7 @@ import argparse
 
 import numpy as np
 
-from bench_layer_norm import copy_bandwidth, fmt_row, header, interleaved, load_average, try_torch
+from common import copy_bandwidth, fmt_row, header, interleaved, load_average, try_torch
 from pyzen import _C
 
 SHAPES = [(4096, 256), (1024, 50304), (4096, 50304)]

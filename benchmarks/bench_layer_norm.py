@@ -1,7 +1,5 @@
 """Benchmark pyzen's layer norm (forward + backward) against the NumPy reference and PyTorch,
-side by side in one process. Also holds the helpers the other kernel benchmarks import
-(bench_adamw.py, bench_cross_entropy.py): machine description, measured copy bandwidth,
-interleaved timing.
+side by side in one process (timing helpers: common.py).
 
 Validates against a NumPy float64 reference before timing. Run with the environment's
 OpenBLAS overrides removed:
@@ -15,89 +13,16 @@ write dx): 20 for forward + backward (weight, bias, mean, rstd are negligible).
 
 from __future__ import annotations
 
-import os
-
-# Idle OpenMP threads sleep instead of spinning: pyzen and torch each have an OpenMP pool, and
-# with interleaved calls one library's spinning threads would steal the cores the other needs
-# (on the 2-core machine below, torch.optim.AdamW ran up to 30x slower). Set it to override.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import argparse
-import datetime
-import platform
-import statistics
-import subprocess
-import time
-from collections.abc import Callable
 
 import numpy as np
 
+from common import copy_bandwidth, fmt_row, header, interleaved, load_average, try_torch
 from pyzen import _C
 
 SHAPES = [(65536, 1024), (8192, 768), (4096, 4096), (1024, 100)]
 QUICK = [(8192, 768), (1024, 100)]
 EPS = 1e-5
-
-
-# ---- helpers shared by the kernel benchmarks ----
-def machine() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or platform.machine()
-
-
-def load_average() -> str:
-    try:
-        return " ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:
-        return "unknown"
-
-
-def try_torch(threads: int):
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.set_num_threads(threads)
-    return torch
-
-
-def interleaved(fns: list[Callable[[], object]], repeat: int, min_time: float = 0.5) -> list[tuple[float, float]]:
-    """(min, median) wall time of each function. The functions take turns, so that load from
-    other processes on a shared machine hits all of them alike."""
-    for fn in fns:
-        fn()  # warm up (page faults, thread pool start)
-    times: list[list[float]] = [[] for _ in fns]
-    start = time.perf_counter()
-    while len(times[0]) < repeat or time.perf_counter() - start < min_time:
-        for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            fn()
-            times[i].append(time.perf_counter() - t0)
-    return [(min(t), statistics.median(t)) for t in times]
-
-
-def copy_bandwidth(mbytes: int = 256, repeat: int = 10) -> float:
-    """Best GB/s of np.copyto over a large float32 array, counting read + write bytes."""
-    src = np.ones(mbytes * 2**20 // 4, np.float32)
-    dst = np.empty_like(src)
-    (best, _), = interleaved([lambda: np.copyto(dst, src)], repeat, 0.3)
-    return 2 * src.nbytes / best / 1e9
-
-
-def header(name: str, threads: int) -> str:
-    return (f"{name}: {machine()}, {os.cpu_count()} CPUs, pyzen isa={_C.isa()} threads={threads} "
-            f"compiler={_C.compiler()}, NumPy {np.__version__}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, "
-            f"load average {load_average()}, {datetime.date.today()}")
-
-
-def fmt_row(cells: list[str]) -> str:
-    return "| " + " | ".join(cells) + " |"
 
 
 # ---- layer norm ----

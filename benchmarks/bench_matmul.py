@@ -21,13 +21,12 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
-import subprocess
 import time
 from collections.abc import Callable
 
 import numpy as np
 
+from common import machine
 from pyzen import _C
 
 # (batch, M, K, N)
@@ -41,16 +40,6 @@ SETS = {
             (48, 64, 32, 64), (48, 64, 64, 32)],
 }
 
-
-def machine() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or platform.machine()
 
 
 def blas_info() -> str:
