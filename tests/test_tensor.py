@@ -462,3 +462,14 @@ def test_inplace_on_non_leaf_is_differentiated():
     a.add_(1.0)
     (a * a).sum().backward()  # d/dx (6x+1)^2 = 12 (6x+1)
     assert_np_close(to_np(x.grad), 12 * (6 * np.array([1.0, -2.0, 3.0]) + 1), 1e-12, 1e-12)
+
+
+def test_inf_and_nan_propagate_silently_like_pytorch():
+    # Warnings are errors in this suite: NumPy's floating-point warnings must not leak out.
+    x = pyzen.tensor([0.0, float("inf"), 1e38, -1.0], requires_grad=True)
+    y = pyzen.tensor([float("inf"), 0.0, 10.0, 0.0])
+    out = x * y + x / y - x
+    got = out.detach().numpy()
+    assert np.isnan(got[0]) and np.isnan(got[1]) and got[2] == np.inf and got[3] == -np.inf
+    out.sum().backward()
+    assert x.grad.shape == (4,)

@@ -69,9 +69,11 @@ def shape_of(v: Any) -> tuple:
 
 
 def broadcast(op: str, fn: Callable, *vals: Any) -> Any:
-    """Apply an elementwise backend function, turning a broadcast failure into a clear error."""
+    """Apply an elementwise backend function, turning a broadcast failure into a clear error.
+    inf and nan results (x / 0, 0 * inf, overflow) come silently, as in PyTorch."""
     try:
-        return fn(*vals)
+        with be(next(v for v in vals if is_array(v))).errstate():
+            return fn(*vals)
     except ValueError:
         shapes = " and ".join(str(shape_of(v)) for v in vals)
         raise RuntimeError(f"{op}: shapes {shapes} cannot be broadcast together") from None

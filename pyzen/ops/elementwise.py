@@ -71,9 +71,7 @@ class Div(Function):
         _, (a, b) = promote("div", a, b)
         a = to_float(a) if is_array(a) else float(a)
         b = to_float(b) if is_array(b) else float(b)
-        bx = be(a if is_array(a) else b)
-        with bx.errstate():  # x / 0 is inf or nan, silently, like PyTorch
-            out = broadcast("div", bx.true_divide, a, b)
+        out = broadcast("div", be(a if is_array(a) else b).true_divide, a, b)
         ctx.save_for_backward(b, out if ctx.needs_input_grad[1] else None)
         return out
 
@@ -90,9 +88,7 @@ class Pow(Function):
     @staticmethod
     def forward(ctx, a, b):
         _, (a, b) = promote("pow", a, b)
-        bx = be(a if is_array(a) else b)
-        with bx.errstate():
-            out = broadcast("pow", bx.power, a, b)
+        out = broadcast("pow", be(a if is_array(a) else b).power, a, b)
         ctx.save_for_backward(a, b, out)
         return out
 
