@@ -10,7 +10,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from . import _dtype, backend
-from ._device import CPU, device
+from ._device import CPU
+from ._device import device as Device
 
 
 class Size(tuple):
@@ -91,7 +92,7 @@ class Tensor:
         return _dtype._FROM_NP[self._data.dtype]
 
     @property
-    def device(self) -> device:
+    def device(self) -> Device:
         return CPU if type(self._data) is np.ndarray else backend.of(self._data).device_of(self._data)
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 from .. import _dtype, backend
 from .._tensor import Tensor
 from ..ops import (
-    clamp, embedding as _embedding, exp, gelu, log, log_softmax, matmul, maximum, mean, relu,
+    embedding as _embedding, exp, gelu, log, log_softmax, matmul, maximum, mean, relu,
     sigmoid, silu, softmax, sum, tanh, where,
 )
 from ..ops._util import check_index

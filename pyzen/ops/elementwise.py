@@ -9,7 +9,7 @@ from typing import Any
 
 from .._tensor import Tensor
 from ..autograd.function import Function
-from ._util import SCALARS, as_operand, be, broadcast, is_array, promote, scalar, to_float
+from ._util import as_operand, be, broadcast, is_array, promote, scalar, to_float
 
 
 # ---- arithmetic ----
