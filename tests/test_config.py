@@ -87,3 +87,14 @@ def test_import_is_light():
     r = _run("import sys, pyzen; print('torch' in sys.modules)")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
+
+
+def test_avx512_is_offered_only_when_present_and_enabled():
+    code = "import pyzen._C as C; print(C.avx512_present(), 'avx512' in C.supported_isas())"
+    present = C.avx512_present()
+    assert "avx512" not in C.supported_isas() or os.environ.get("PYZEN_AVX512") == "1"
+    r = _run(code, PYZEN_AVX512="1")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [str(present), str(present)]
+    r = _run(code, PYZEN_AVX512="0")
+    assert r.stdout.split() == [str(present), "False"]
