@@ -1,5 +1,5 @@
 """Helpers the kernel benchmarks share: machine description, load average, measured copy
-bandwidth, interleaved timing, table formatting.
+bandwidth (pyzen-bench's measurement), interleaved timing, table formatting.
 
 Importing this module sets OMP_WAIT_POLICY=PASSIVE unless it is set: pyzen and torch each
 have an OpenMP pool, and with interleaved calls one library's spinning idle threads would
@@ -21,6 +21,7 @@ from collections.abc import Callable  # noqa: E402
 import numpy as np  # noqa: E402
 
 from pyzen import _C  # noqa: E402
+from pyzen.bench.peaks import copy_bandwidth_gbs as copy_bandwidth  # noqa: E402,F401  (re-exported)
 
 def machine() -> str:
     try:
@@ -62,14 +63,6 @@ def interleaved(fns: list[Callable[[], object]], repeat: int, min_time: float = 
             fn()
             times[i].append(time.perf_counter() - t0)
     return [(min(t), statistics.median(t)) for t in times]
-
-
-def copy_bandwidth(mbytes: int = 256, repeat: int = 10) -> float:
-    """Best GB/s of np.copyto over a large float32 array, counting read + write bytes."""
-    src = np.ones(mbytes * 2**20 // 4, np.float32)
-    dst = np.empty_like(src)
-    (best, _), = interleaved([lambda: np.copyto(dst, src)], repeat, 0.3)
-    return 2 * src.nbytes / best / 1e9
 
 
 def header(name: str, threads: int) -> str:

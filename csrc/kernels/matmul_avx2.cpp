@@ -6,39 +6,8 @@
 // Measured 2026-11-22, AMD EPYC (Zen 3) 2 vCPUs, float32 1 thread: the micro-kernel alone
 // (hot caches, kc 64..384) 96-101 GFLOP/s of a 103 GFLOP/s FMA peak; whole matmul 82-92
 // GFLOP/s (matmul.cpp). Inner loop: 2 loads + 6 broadcasts + 12 FMAs, no spills (asm).
-#include <immintrin.h>
-
 #include "kernels/matmul_ukernel.h"
-
-namespace {
-
-struct Avx2F32 {
-  using scalar = float;
-  using reg = __m256;
-  static constexpr int width = 8;
-  static reg zero() { return _mm256_setzero_ps(); }
-  static reg load(const float* p) { return _mm256_loadu_ps(p); }
-  static void store(float* p, reg v) { _mm256_storeu_ps(p, v); }
-  static reg broadcast(float x) { return _mm256_set1_ps(x); }
-  static reg fma(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
-  static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
-  static float fma1(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
-};
-
-struct Avx2F64 {
-  using scalar = double;
-  using reg = __m256d;
-  static constexpr int width = 4;
-  static reg zero() { return _mm256_setzero_pd(); }
-  static reg load(const double* p) { return _mm256_loadu_pd(p); }
-  static void store(double* p, reg v) { _mm256_storeu_pd(p, v); }
-  static reg broadcast(double x) { return _mm256_set1_pd(x); }
-  static reg fma(reg a, reg b, reg c) { return _mm256_fmadd_pd(a, b, c); }
-  static reg add(reg a, reg b) { return _mm256_add_pd(a, b); }
-  static double fma1(double a, double b, double c) { return __builtin_fma(a, b, c); }
-};
-
-}  // namespace
+#include "kernels/vec_avx2.h"
 
 namespace pyzen::matmul_detail {
 

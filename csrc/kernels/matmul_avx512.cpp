@@ -5,39 +5,8 @@
 // Measured: not yet (no AVX-512 machine available when written); correctness rests on
 // sharing gemm_ukernel, the packing routines and gemm_rows (matmul_ukernel.h) with the AVX2
 // kernel, which the tests exercise; only the vector type and the tile size differ.
-#include <immintrin.h>
-
 #include "kernels/matmul_ukernel.h"
-
-namespace {
-
-struct Avx512F32 {
-  using scalar = float;
-  using reg = __m512;
-  static constexpr int width = 16;
-  static reg zero() { return _mm512_setzero_ps(); }
-  static reg load(const float* p) { return _mm512_loadu_ps(p); }
-  static void store(float* p, reg v) { _mm512_storeu_ps(p, v); }
-  static reg broadcast(float x) { return _mm512_set1_ps(x); }
-  static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
-  static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
-  static float fma1(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
-};
-
-struct Avx512F64 {
-  using scalar = double;
-  using reg = __m512d;
-  static constexpr int width = 8;
-  static reg zero() { return _mm512_setzero_pd(); }
-  static reg load(const double* p) { return _mm512_loadu_pd(p); }
-  static void store(double* p, reg v) { _mm512_storeu_pd(p, v); }
-  static reg broadcast(double x) { return _mm512_set1_pd(x); }
-  static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_pd(a, b, c); }
-  static reg add(reg a, reg b) { return _mm512_add_pd(a, b); }
-  static double fma1(double a, double b, double c) { return __builtin_fma(a, b, c); }
-};
-
-}  // namespace
+#include "kernels/vec_avx512.h"
 
 namespace pyzen::matmul_detail {
 

@@ -1,7 +1,9 @@
 """Reverse-mode autograd: `Function`, the engine, grad mode and gradcheck."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
+
+from .._tensor import Tensor
 
 from .engine import run_backward
 from .function import Function
@@ -12,8 +14,6 @@ from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 def _roots(outputs: Any, grad_outputs: Any, op: str) -> tuple[list, list]:
     """Outputs as a list of Tensors and their starting gradients as backend arrays."""
     from .. import backend
-    from .._tensor import Tensor
-
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
@@ -44,8 +44,6 @@ def grad(
     outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool | None = None, allow_unused: bool = False
 ) -> tuple:
     """Gradients of `outputs` with respect to `inputs`, returned instead of accumulated."""
-    from .._tensor import Tensor
-
     roots, grads = _roots(outputs, grad_outputs, "grad")
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     for t in inputs:

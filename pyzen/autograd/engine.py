@@ -10,6 +10,7 @@ import weakref
 from typing import Any, Sequence
 
 from .. import backend
+from .._tensor import Tensor
 from .function import _FREED_MESSAGE, Function, check_versions
 from .grad_mode import no_grad
 
@@ -112,8 +113,6 @@ def _deliver(leaf: Any, g: Any, targets: dict | None, captured: dict) -> None:
 
 
 def _call_backward(node: Function, grads: list) -> tuple:
-    from .._tensor import Tensor
-
     n_inputs = len(node.edges)
     if node._raw:
         out = type(node).backward(node, *grads)

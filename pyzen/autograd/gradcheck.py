@@ -5,14 +5,14 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .._tensor import Tensor
+
 
 class GradcheckError(RuntimeError):
     pass
 
 
 def _outputs(fn: Callable, inputs: Sequence[Any]) -> list:
-    from .._tensor import Tensor
-
     out = fn(*inputs)
     outs = list(out) if isinstance(out, (tuple, list)) else [out]
     return [o for o in outs if isinstance(o, Tensor) and o.is_floating_point()]
@@ -31,7 +31,6 @@ def gradcheck(
     Every floating output is checked against every input that requires grad, one output
     element's gradient (a vector-Jacobian product with a random cotangent) at a time.
     On failure the error names the input, the element index and both values."""
-    from .._tensor import Tensor
     from .grad_mode import enable_grad, no_grad
 
     inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
