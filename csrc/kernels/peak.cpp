@@ -3,7 +3,8 @@
 // vector width follows the active ISA (AVX-512: 16 floats, AVX2: 8, scalar: 1). Functions
 // carry their ISA as a target attribute, and run only when the CPU has it.
 //
-// Measured 2026-11-22, AMD EPYC 2 vCPUs, AVX2: see benchmarks/RESULTS.md (peak).
+// Measured 2026-11-22, AMD EPYC 2 vCPUs, AVX2, 2 threads: 195 GFLOP/s (an inline-asm FMA
+// loop gives 203), the peak pyzen-bench's "% peak" column divides by (benchmarks/RESULTS.md).
 #include "kernels/peak.h"
 
 #include "cpu_features.h"
