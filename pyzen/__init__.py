@@ -4,6 +4,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import _C  # noqa: E402  (the native core; fails loudly if the build is broken)
+from ._C import get_num_threads, set_num_threads  # the CPU kernels' OpenMP thread count, as torch.*
 from ._device import device
 from ._dtype import (
     bool_ as bool,
