@@ -7,23 +7,15 @@
 #include <string>
 #include <vector>
 
+#include "bind_util.h"
 #include "kernels/attention.h"
 
 namespace py = pybind11;
+using pyzen::bind::new_array;
+using pyzen::bind::run_kernel;
+using pyzen::bind::shape_str;
 
 namespace {
-
-std::string shape_str(const py::array& x) {
-  std::string s = "(";
-  for (py::ssize_t i = 0; i < x.ndim(); ++i) s += (i ? ", " : "") + std::to_string(x.shape(i));
-  return s + (x.ndim() == 1 ? ",)" : ")");
-}
-
-std::string shape_str(const std::vector<py::ssize_t>& shape) {
-  std::string s = "(";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + (shape.size() == 1 ? ",)" : ")");
-}
 
 std::string strides_str(const py::array& x) {
   std::string s = "(";
@@ -71,7 +63,11 @@ Operand describe(const py::array& x, int nb, const std::string& op, const char* 
   }
   int64_t n = 1;
   for (int i = 0; i < nb; ++i) n *= x.shape(i);
-  d.offset.assign(static_cast<size_t>(n), 0);
+  try {
+    d.offset.assign(static_cast<size_t>(n), 0);
+  } catch (const std::bad_alloc&) {  // n can be huge when x is empty or broadcast
+    pyzen::bind::raise_memory_error(op, "the " + std::to_string(n) + " batch offsets of " + name);
+  }
   std::vector<int64_t> idx(nb, 0);
   int64_t off = 0;
   for (int64_t b = 0; b < n; ++b) {  // odometer over the leading dims
@@ -181,15 +177,13 @@ pyzen::AttentionArgs<T> make_args(const Common& c, const py::array& q, const py:
 template <typename T>
 py::tuple forward_typed(const Common& c, const py::array& q, const py::array& k, const py::array& v,
                         double scale, bool is_causal) {
-  py::array_t<T> out(with(c.lead, {c.tq, c.dv}));
-  py::array_t<T> lse(with(c.lead, {c.tq}));
+  const std::string op = "attention_forward";
+  py::array_t<T> out = new_array<T>(op, with(c.lead, {c.tq, c.dv}));
+  py::array_t<T> lse = new_array<T>(op, with(c.lead, {c.tq}));
   auto a = make_args<T>(c, q, k, v, scale, is_causal);
   a.out = out.mutable_data();
   a.lse = lse.mutable_data();
-  {
-    py::gil_scoped_release release;
-    pyzen::attention_forward(a);
-  }
+  run_kernel(op, [&] { pyzen::attention_forward(a); });
   return py::make_tuple(out, lse);
 }
 
@@ -208,9 +202,9 @@ py::tuple backward_typed(const Common& c, const py::array& g, const py::array& q
   const Operand dg = describe(g, c.nb, op, "grad", true);
   const Operand dout = describe(out, c.nb, op, "out", true);
   const Operand dlse = describe(lse, c.nb, op, "lse", false);
-  py::array_t<T> dq(with(c.lead, {c.tq, c.d}));
-  py::array_t<T> dk(with(c.lead, {c.tk, c.d}));
-  py::array_t<T> dv(with(c.lead, {c.tk, c.dv}));
+  py::array_t<T> dq = new_array<T>(op, with(c.lead, {c.tq, c.d}));
+  py::array_t<T> dk = new_array<T>(op, with(c.lead, {c.tk, c.d}));
+  py::array_t<T> dv = new_array<T>(op, with(c.lead, {c.tk, c.dv}));
   auto a = make_args<T>(c, q, k, v, scale, is_causal);
   a.g = rows<T>(g, dg);
   a.o = rows<T>(out, dout);
@@ -218,10 +212,7 @@ py::tuple backward_typed(const Common& c, const py::array& g, const py::array& q
   a.dq = dq.mutable_data();
   a.dk = dk.mutable_data();
   a.dvv = dv.mutable_data();
-  {
-    py::gil_scoped_release release;
-    pyzen::attention_backward(a);
-  }
+  run_kernel(op, [&] { pyzen::attention_backward(a); });
   return py::make_tuple(dq, dk, dv);
 }
 

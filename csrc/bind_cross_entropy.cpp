@@ -6,9 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "bind_util.h"
 #include "kernels/cross_entropy.h"
 
 namespace py = pybind11;
+using pyzen::bind::new_array;
+using pyzen::bind::run_kernel;
 
 namespace {
 
@@ -65,15 +68,13 @@ void check_smoothing(const char* op, double ls) {
 template <typename T>
 py::tuple forward_typed(const py::array& logits, const py::array& target, int64_t ignore_index, double ls) {
   const py::ssize_t N = logits.shape(0);
-  py::array_t<T> losses(std::vector<py::ssize_t>{N}), lse(std::vector<py::ssize_t>{N});
+  py::array_t<T> losses = new_array<T>("cross_entropy_forward", {N});
+  py::array_t<T> lse = new_array<T>("cross_entropy_forward", {N});
   pyzen::CrossEntropyForwardArgs<T> a{static_cast<const T*>(logits.data()), static_cast<const int64_t*>(target.data()),
                                       losses.mutable_data(), lse.mutable_data(), N, logits.shape(1),
                                       ignore_index, ls};
   int64_t bad;
-  {
-    py::gil_scoped_release release;
-    bad = pyzen::cross_entropy_forward(a);
-  }
+  run_kernel("cross_entropy_forward", [&] { bad = pyzen::cross_entropy_forward(a); });
   if (bad >= 0) bad_target("cross_entropy_forward", target, bad, a.classes);
   return py::make_tuple(losses, lse);
 }
@@ -90,15 +91,12 @@ py::tuple cross_entropy_forward(const py::array& logits, const py::array& target
 template <typename T>
 py::array backward_typed(const py::array& g, const py::array& logits, const py::array& target,
                          const py::array& lse, int64_t ignore_index, double ls) {
-  py::array_t<T> d(std::vector<py::ssize_t>{logits.shape(0), logits.shape(1)});
+  py::array_t<T> d = new_array<T>("cross_entropy_backward", {logits.shape(0), logits.shape(1)});
   pyzen::CrossEntropyBackwardArgs<T> a{static_cast<const T*>(g.data()), static_cast<const T*>(logits.data()),
                                        static_cast<const int64_t*>(target.data()), static_cast<const T*>(lse.data()),
                                        d.mutable_data(), logits.shape(0), logits.shape(1), ignore_index, ls};
   int64_t bad;
-  {
-    py::gil_scoped_release release;
-    bad = pyzen::cross_entropy_backward(a);
-  }
+  run_kernel("cross_entropy_backward", [&] { bad = pyzen::cross_entropy_backward(a); });
   if (bad >= 0) bad_target("cross_entropy_backward", target, bad, a.classes);
   return d;
 }

@@ -8,9 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "bind_util.h"
 #include "kernels/layer_norm.h"
 
 namespace py = pybind11;
+using pyzen::bind::new_array;
+using pyzen::bind::run_kernel;
 
 namespace {
 
@@ -63,7 +66,9 @@ template <typename T>
 py::tuple forward_typed(const py::array& x, const std::optional<py::array>& weight,
                         const std::optional<py::array>& bias, double eps) {
   const auto lead = dims(x, x.ndim() - 1);
-  py::array_t<T> out(dims(x, x.ndim())), mean(lead), rstd(lead);
+  const char* op = "layer_norm_forward";
+  py::array_t<T> out = new_array<T>(op, dims(x, x.ndim()));
+  py::array_t<T> mean = new_array<T>(op, lead), rstd = new_array<T>(op, lead);
   pyzen::LayerNormForwardArgs<T> a{};
   a.x = static_cast<const T*>(x.data());
   a.weight = ptr<T>(weight);
@@ -74,10 +79,7 @@ py::tuple forward_typed(const py::array& x, const std::optional<py::array>& weig
   a.cols = x.shape(x.ndim() - 1);
   a.rows = a.cols ? x.size() / a.cols : mean.size();
   a.eps = eps;
-  {
-    py::gil_scoped_release release;
-    pyzen::layer_norm_forward(a);
-  }
+  run_kernel(op, [&] { pyzen::layer_norm_forward(a); });
   return py::make_tuple(out, mean, rstd);
 }
 
@@ -98,10 +100,11 @@ template <typename T>
 py::tuple backward_typed(const py::array& g, const py::array& x, const std::optional<py::array>& weight,
                          const py::array& mean, const py::array& rstd, bool need_bias) {
   const py::ssize_t C = x.shape(x.ndim() - 1);
-  py::array_t<T> dx(dims(x, x.ndim()));
+  const char* op = "layer_norm_backward";
+  py::array_t<T> dx = new_array<T>(op, dims(x, x.ndim()));
   std::optional<py::array_t<T>> dweight, dbias;
-  if (weight) dweight.emplace(std::vector<py::ssize_t>{C});
-  if (need_bias) dbias.emplace(std::vector<py::ssize_t>{C});
+  if (weight) dweight = new_array<T>(op, {C});
+  if (need_bias) dbias = new_array<T>(op, {C});
   pyzen::LayerNormBackwardArgs<T> a{};
   a.g = static_cast<const T*>(g.data());
   a.x = static_cast<const T*>(x.data());
@@ -113,10 +116,7 @@ py::tuple backward_typed(const py::array& g, const py::array& x, const std::opti
   a.dbias = dbias ? dbias->mutable_data() : nullptr;
   a.cols = C;
   a.rows = mean.size();
-  {
-    py::gil_scoped_release release;
-    pyzen::layer_norm_backward(a);
-  }
+  run_kernel(op, [&] { pyzen::layer_norm_backward(a); });
   return py::make_tuple(dx, dweight ? py::object(*dweight) : py::none(),
                         dbias ? py::object(*dbias) : py::none());
 }

@@ -4,10 +4,12 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 
+#include "bind_util.h"
 #include "cpu_features.h"
 #include "kernels/gelu.h"
 #include "kernels/matmul.h"
@@ -15,6 +17,9 @@
 #include "parallel.h"
 
 namespace py = pybind11;
+using pyzen::bind::new_array;
+using pyzen::bind::run_kernel;
+using pyzen::bind::shape_str;
 
 void pyzen_bind_layer_norm(py::module_& m);  // bind_layer_norm.cpp
 void pyzen_bind_cross_entropy(py::module_& m);  // bind_cross_entropy.cpp
@@ -22,13 +27,6 @@ void pyzen_bind_adamw(py::module_& m);  // bind_adamw.cpp
 void pyzen_bind_attention(py::module_& m);  // bind_attention.cpp
 
 namespace {
-
-// Python's tuple repr: (3,), (2, 3, 4), ().
-std::string shape_str(const py::array& x) {
-  std::string s = "(";
-  for (py::ssize_t i = 0; i < x.ndim(); ++i) s += (i ? ", " : "") + std::to_string(x.shape(i));
-  return s + (x.ndim() == 1 ? ",)" : ")");
-}
 
 std::string strides_str(const py::array& x) {
   std::string s = "(";
@@ -63,14 +61,11 @@ py::array matmul_typed(const py::array& a, const py::array& b) {
   args.n = b.shape(2);
   element_strides(a, "a", args.a_stride);
   element_strides(b, "b", args.b_stride);
-  py::array_t<T> c({args.batch, args.m, args.n});
+  py::array_t<T> c = new_array<T>("matmul", {args.batch, args.m, args.n});
   args.a = static_cast<const T*>(a.data());
   args.b = static_cast<const T*>(b.data());
   args.c = c.mutable_data();
-  {
-    py::gil_scoped_release release;
-    pyzen::matmul(args);
-  }
+  run_kernel("matmul", [&] { pyzen::matmul(args); });
   return c;
 }
 
@@ -113,17 +108,31 @@ void check_float_contiguous(const py::array& x, const char* op, const char* name
     throw py::value_error(std::string(op) + ": expected " + name + " to be C-contiguous");
 }
 
+std::vector<py::ssize_t> shape_of(const py::array& x) { return {x.shape(), x.shape() + x.ndim()}; }
+
+template <typename T>
+py::array gelu_forward_typed(const py::array& x, bool tanh_approx) {
+  py::array_t<T> out = new_array<T>("gelu_forward", shape_of(x));
+  run_kernel("gelu_forward", [&] {
+    pyzen::gelu_forward(static_cast<const T*>(x.data()), out.mutable_data(), x.size(), tanh_approx);
+  });
+  return out;
+}
+
 py::array gelu_forward(const py::array& x, const std::string& approximate) {
   const bool tanh_approx = gelu_mode(approximate, "gelu_forward");
   check_float_contiguous(x, "gelu_forward", "x");
-  py::array out(x.dtype(), py::array::ShapeContainer(x.shape(), x.shape() + x.ndim()));
-  const int64_t n = x.size();
-  py::gil_scoped_release release;
-  if (x.itemsize() == 4)
-    pyzen::gelu_forward(static_cast<const float*>(x.data()), static_cast<float*>(out.mutable_data()), n, tanh_approx);
-  else
-    pyzen::gelu_forward(static_cast<const double*>(x.data()), static_cast<double*>(out.mutable_data()), n, tanh_approx);
-  return out;
+  return x.itemsize() == 4 ? gelu_forward_typed<float>(x, tanh_approx) : gelu_forward_typed<double>(x, tanh_approx);
+}
+
+template <typename T>
+py::array gelu_backward_typed(const py::array& grad, const py::array& x, bool tanh_approx) {
+  py::array_t<T> dx = new_array<T>("gelu_backward", shape_of(x));
+  run_kernel("gelu_backward", [&] {
+    pyzen::gelu_backward(static_cast<const T*>(grad.data()), static_cast<const T*>(x.data()), dx.mutable_data(),
+                         x.size(), tanh_approx);
+  });
+  return dx;
 }
 
 py::array gelu_backward(const py::array& grad, const py::array& x, const std::string& approximate) {
@@ -135,16 +144,8 @@ py::array gelu_backward(const py::array& grad, const py::array& x, const std::st
                          std::string(py::str(grad.dtype())) + " and " + std::string(py::str(x.dtype())));
   if (shape_str(grad) != shape_str(x))
     throw py::value_error("gelu_backward: grad shape " + shape_str(grad) + " differs from x shape " + shape_str(x));
-  py::array dx(x.dtype(), py::array::ShapeContainer(x.shape(), x.shape() + x.ndim()));
-  const int64_t n = x.size();
-  py::gil_scoped_release release;
-  if (x.itemsize() == 4)
-    pyzen::gelu_backward(static_cast<const float*>(grad.data()), static_cast<const float*>(x.data()),
-                         static_cast<float*>(dx.mutable_data()), n, tanh_approx);
-  else
-    pyzen::gelu_backward(static_cast<const double*>(grad.data()), static_cast<const double*>(x.data()),
-                         static_cast<double*>(dx.mutable_data()), n, tanh_approx);
-  return dx;
+  return x.itemsize() == 4 ? gelu_backward_typed<float>(grad, x, tanh_approx)
+                           : gelu_backward_typed<double>(grad, x, tanh_approx);
 }
 
 std::string compiler() {
@@ -157,6 +158,16 @@ std::string compiler() {
   return "MSVC " + std::to_string(_MSC_VER);
 #else
   return "unknown";
+#endif
+}
+
+// OpenMP aborts the whole process when it cannot create a thread, so a count far beyond
+// any machine's processors (set_num_threads(100000) crashed the interpreter) is refused.
+int max_threads() {
+#ifdef _OPENMP
+  return std::max(256, omp_get_num_procs());
+#else
+  return 256;
 #endif
 }
 
@@ -221,12 +232,15 @@ Raises ValueError for bad shapes or strides, TypeError for bad dtypes.)doc");
 
   m.def("get_num_threads", &pyzen::get_num_threads,
         "Threads the CPU kernels use (1 when built without OpenMP).");
-  m.def("set_num_threads", [](int n) {
-        if (n < 1)
-          throw py::value_error("set_num_threads: expected n >= 1, got " + std::to_string(n));
-        pyzen::set_num_threads(n);
+  m.def("set_num_threads", [](int64_t n) {
+        if (n < 1 || n > max_threads())
+          throw py::value_error("set_num_threads: expected 1 <= n <= " + std::to_string(max_threads()) +
+                                ", got " + std::to_string(n));
+        pyzen::set_num_threads(static_cast<int>(n));
       },
-      py::arg("n"), "Set the CPU kernels' thread count (ignored when built without OpenMP).");
+      py::arg("n"),
+      "Set the CPU kernels' thread count, 1 <= n <= max(256, processors) (ignored when built "
+      "without OpenMP).");
 
   m.def("compiler", &compiler, "Compiler that built this module, e.g. 'GCC 12.2.0'.");
   m.def("has_openmp", [] { return pyzen::kHasOpenMP; }, "Whether this module was built with OpenMP.");

@@ -120,7 +120,8 @@ def get_num_threads() -> int:
     """Threads the CPU kernels use (1 when built without OpenMP)."""
 
 def set_num_threads(n: int) -> None:
-    """Set the CPU kernels' thread count, n >= 1 (ignored when built without OpenMP)."""
+    """Set the CPU kernels' thread count, 1 <= n <= max(256, processors), else ValueError
+    (ignored when built without OpenMP)."""
 
 def compiler() -> str:
     """Compiler that built this module, e.g. 'GCC 12.2.0'."""

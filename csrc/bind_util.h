@@ -1,0 +1,60 @@
+// Helpers shared by the pyzen._C bindings: shapes as Python prints them, and allocations
+// whose failure is a Python exception naming the op (never a bare "std::bad_alloc").
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <new>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pyzen::bind {
+
+namespace py = pybind11;
+
+// Python's tuple repr: (3,), (2, 3, 4), ().
+inline std::string shape_str(const py::ssize_t* shape, size_t ndim) {
+  std::string s = "(";
+  for (size_t i = 0; i < ndim; ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + (ndim == 1 ? ",)" : ")");
+}
+inline std::string shape_str(const py::array& x) { return shape_str(x.shape(), static_cast<size_t>(x.ndim())); }
+inline std::string shape_str(const std::vector<py::ssize_t>& s) { return shape_str(s.data(), s.size()); }
+
+[[noreturn]] inline void raise_memory_error(const std::string& op, const std::string& what) {
+  PyErr_SetString(PyExc_MemoryError, (op + ": out of memory for " + what).c_str());
+  throw py::error_already_set();
+}
+
+// A new C-contiguous result array. NumPy refuses absurd sizes with MemoryError ("Unable to
+// allocate 4 TiB ...") or ValueError ("array is too big"); the same exception type comes
+// back with the op and the result's shape in front.
+template <typename T>
+py::array_t<T> new_array(const std::string& op, const std::vector<py::ssize_t>& shape) {
+  try {
+    return py::array_t<T>(shape);
+  } catch (py::error_already_set& e) {
+    const std::string msg = op + ": cannot allocate a result of shape " + shape_str(shape) + ": " +
+                            std::string(py::str(e.value()));
+    // NumPy raises a MemoryError subclass that cannot be built from a message alone.
+    PyErr_SetString(e.matches(PyExc_MemoryError) ? PyExc_MemoryError : e.type().ptr(), msg.c_str());
+    throw py::error_already_set();
+  }
+}
+
+// Calls a kernel with the GIL released. A kernel that sizes its scratch by the problem
+// (attention) allocates it before its parallel regions, so std::bad_alloc reaches here
+// and becomes a MemoryError naming the op.
+template <typename F>
+void run_kernel(const std::string& op, F&& kernel) {
+  try {
+    py::gil_scoped_release release;
+    std::forward<F>(kernel)();
+  } catch (const std::bad_alloc&) {
+    raise_memory_error(op, "the kernel's scratch buffers");
+  }
+}
+
+}  // namespace pyzen::bind
