@@ -18,13 +18,23 @@ same memory with the same shape, strides and dtype, such as tied weights) is sto
 stored as separate copies. `nn.Parameter` loads as a plain Tensor (as in a state dict).
 
 Writes are atomic: the file is written to a temporary file in the same directory, flushed and
-fsync'ed, then renamed over the destination with os.replace, so a crash mid-save leaves the
-previous checkpoint intact. Reads check the header (its size before anything is allocated, its
-JSON, every tensor's dtype, shape and byte range) and raise ValueError naming the file and the
-problem for truncated, corrupted or foreign files (a pickle or a PyTorch zip, random bytes, ...).
+fsync'ed, then renamed over the destination with os.replace, so a crash or SIGKILL mid-save leaves
+the previous checkpoint intact. The temporary file is hidden and never ends in the checkpoint's
+own suffix (".ck.safetensors.<host>.<pid>.<random>.tmp"), so globs and `load` never mistake it for
+a checkpoint; one left by a killed writer is deleted by the next save to the same path once its
+writer's process is gone (POSIX only; elsewhere it stays until removed by hand).
 
-safetensors is an optional dependency (NumPy is pyzen's only required one): install it with
-``pip install "pyzen[train]"``.
+Reads validate the whole header before allocating anything for tensors: its length against the
+file's size, its JSON (duplicate keys are rejected, not resolved), every tensor's dtype, shape and
+byte range, and that the tensors tile the data section exactly (no overlaps, gaps or trailing
+bytes, as the safetensors format requires). Then each tensor is read straight into its own array,
+so memory follows the file's real size, never a size the file claims; file objects are read
+sequentially (streams that cannot seek work too). Any invalid file (truncated, corrupted, a pickle
+or PyTorch zip, random bytes, ...) raises CheckpointError, a ValueError naming the file and the
+problem.
+
+safetensors is an optional dependency (NumPy is pyzen's only required one), needed by `save`
+only: install it with ``pip install "pyzen[train]"``.
 """
 from __future__ import annotations
 
@@ -32,6 +42,8 @@ import io
 import json
 import math
 import os
+import re
+import socket
 from typing import IO, Any, Union
 
 import numpy as np
@@ -39,7 +51,7 @@ import numpy as np
 from . import _dtype
 from ._tensor import Tensor
 
-__all__ = ["save", "load"]
+__all__ = ["save", "load", "CheckpointError"]
 
 FileLike = Union[str, "os.PathLike[str]", IO[bytes]]
 
@@ -48,24 +60,30 @@ _FORMAT_KEY = "format"
 _FORMAT = "pyzen"
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
 _CHUNK = 64 * 1024 * 1024
-# safetensors dtype names -> item sizes in bytes (the ones a header may legally name)
-_ST_SIZES = {
-    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
-    "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
+_STREAM_CHUNK = 1024 * 1024  # read() may allocate its whole request up front, even if fewer bytes arrive
+# names this machine in temporary file names (only characters that need no escaping in a regex)
+_HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:64] or "host"
+# safetensors dtype names -> the (little-endian) NumPy dtypes load reads them as
+_ST_DTYPES = {
+    k: np.dtype(v)
+    for k, v in {
+        "BOOL": "u1", "U8": "u1", "I8": "i1", "I16": "<i2", "U16": "<u2", "F16": "<f2",
+        "I32": "<i4", "U32": "<u4", "F32": "<f4", "I64": "<i8", "U64": "<u8", "F64": "<f8",
+    }.items()
 }
+_ST_UNSUPPORTED = ("BF16", "F8_E5M2", "F8_E4M3")  # legal in safetensors, no NumPy dtype
 _TAGS = ("__tensor__", "__ndarray__", "__tuple__", "__dict__", "__float__", "__dtype__")
 
 
-def _safetensors() -> tuple[Any, Any]:
+def _safetensors() -> Any:
     try:
         import safetensors.numpy as st_numpy
-        from safetensors import safe_open
     except ImportError as e:
         raise ImportError(
-            'pyzen.save and pyzen.load need the "safetensors" package, which is optional: '
+            'pyzen.save needs the "safetensors" package, which is optional: '
             'install it with `pip install "pyzen[train]"` (or `pip install safetensors`)'
         ) from e
-    return st_numpy, safe_open
+    return st_numpy
 
 
 # ---------------------------------------------------------------- encoding (save)
@@ -139,7 +157,7 @@ def save(obj: Any, f: FileLike) -> None:
     """Save `obj` (a Tensor, a state dict, or a nested structure of them) as a safetensors file.
 
     `f` is a path (str or os.PathLike; written atomically) or a binary file object."""
-    st_numpy, _ = _safetensors()
+    st_numpy = _safetensors()
     enc = _Encoder()
     structure = enc.encode(obj, [])
     metadata = {_FORMAT_KEY: _FORMAT, _STRUCTURE_KEY: json.dumps(structure, separators=(",", ":"))}
@@ -150,8 +168,9 @@ def save(obj: Any, f: FileLike) -> None:
     if not isinstance(f, (str, os.PathLike)):
         raise TypeError(f"save: f must be a path or a binary file object, got {type(f).__name__}")
     path = os.fspath(f)
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.urandom(6).hex()}.tmp")
+    directory, base = os.path.split(os.path.abspath(path))
+    _remove_stale_temps(directory, base)
+    tmp = os.path.join(directory, f".{base}.{_HOST}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -166,6 +185,38 @@ def save(obj: Any, f: FileLike) -> None:
             pass
         raise
     _fsync_directory(directory)
+
+
+def _remove_stale_temps(directory: str, base: str) -> None:
+    """Delete the temporary files of earlier saves to this path whose writer died (e.g. SIGKILL or OOM
+    mid-save), so that they cannot pile up. A temp file is ".<name>.<host>.<pid>.<random>.tmp"; only
+    those from this host whose process no longer exists are removed, never one still being written
+    (a dead writer's pid reused by a live process merely delays the removal)."""
+    if os.name != "posix":  # os.kill(pid, 0) probes a process only on POSIX (on Windows it kills it)
+        return
+    pattern = re.compile(rf"\.{re.escape(base)}\.{_HOST}\.([0-9]+)\.[0-9a-f]+\.tmp")
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for entry in names:
+        match = pattern.fullmatch(entry)
+        if match is None or _alive(int(match.group(1))):
+            continue
+        try:
+            os.unlink(os.path.join(directory, entry))
+        except OSError:  # removed by another saver meanwhile, or not ours to remove: harmless
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # e.g. another user's process: treat as alive
+        return True
+    return True
 
 
 def _write_all(fh: IO[bytes], data: bytes) -> None:
@@ -193,46 +244,120 @@ class CheckpointError(ValueError):
     """A file that is not a valid pyzen/safetensors checkpoint (truncated, corrupted or foreign)."""
 
 
-def _read_header(fh: IO[bytes], size: int, name: str) -> dict:
-    """Validate the safetensors header of an open file of `size` bytes; return it parsed."""
-    if size < 8:
-        what = "empty" if size == 0 else f"only {size} bytes long"
-        raise CheckpointError(f"load: {name} is not a safetensors checkpoint: the file is {what}")
+class _DuplicateKey(Exception):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    """json.loads would silently keep the last of two equal keys; other parsers may keep the first."""
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(k)
+        out[k] = v
+    return out
+
+
+def _read_exact(fh: IO[bytes], n: int, sized: bool) -> np.ndarray:
+    """Read up to `n` bytes into a new uint8 array (shorter only at end of file).
+
+    `sized`: `n` was already checked against the file's size, so one buffer of `n` bytes is safe.
+    Otherwise (a stream of unknown length) memory grows only with the bytes that actually arrive."""
+    if sized and hasattr(fh, "readinto"):
+        out = np.empty(n, np.uint8)
+        view, pos = memoryview(out), 0
+        while pos < n:
+            got = fh.readinto(view[pos:])
+            if not got:
+                return out[:pos]
+            pos += got
+        return out
+    parts, pos = [], 0
+    while pos < n:
+        chunk = fh.read(min(n - pos, _STREAM_CHUNK))
+        if not chunk:
+            break
+        parts.append(chunk)
+        pos += len(chunk)
+    out = np.empty(pos, np.uint8)
+    pos = 0
+    for chunk in parts:
+        out[pos : pos + len(chunk)] = np.frombuffer(chunk, np.uint8)
+        pos += len(chunk)
+    return out
+
+
+def _read_header(fh: IO[bytes], size: int | None, name: str) -> tuple[dict, list[tuple[int, int, str]]]:
+    """Read and validate the safetensors header from `fh`, whose remaining length is `size` bytes
+    (None: a stream of unknown length). Returns the header and its tensors' (begin, end, key) in file
+    order, checked to tile the data section exactly: no overlaps, no gaps, no bytes past the end."""
     head = fh.read(8)
-    if len(head) != 8:
-        raise CheckpointError(f"load: {name}: could not read the 8-byte header length (truncated file)")
+    if not isinstance(head, bytes):
+        raise TypeError(f"load: {name} must be opened in binary mode ('rb'), its read() returned {type(head).__name__}")
+    if len(head) < 8:
+        what = "empty" if not head else f"only {len(head)} bytes long"
+        raise CheckpointError(f"load: {name} is not a safetensors checkpoint: the file is {what}")
     n = int.from_bytes(head, "little")
     hint = _foreign_hint(head)
-    if n > size - 8:
+    if size is not None and n > size - 8:
         raise CheckpointError(
             f"load: {name} is not a valid safetensors checkpoint: its header length field claims {n} bytes but "
             f"only {size - 8} follow (truncated or not a safetensors file){hint}"
         )
     if n > _MAX_HEADER:
-        raise CheckpointError(f"load: {name}: header of {n} bytes exceeds the {_MAX_HEADER}-byte limit{hint}")
-    raw = fh.read(n)
+        raise CheckpointError(f"load: {name}: its header length field claims {n} bytes, over the {_MAX_HEADER}-byte limit{hint}")
+    raw = _read_exact(fh, n, size is not None).tobytes()
+    if len(raw) < n:
+        raise CheckpointError(
+            f"load: {name} is not a valid safetensors checkpoint: its header length field claims {n} bytes but "
+            f"only {len(raw)} follow (truncated file){hint}"
+        )
     try:
-        header = json.loads(raw.decode("utf-8"))
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except _DuplicateKey as e:
+        raise CheckpointError(f"load: {name}: the header names {e.args[0]!r} twice (ambiguous; corrupted file)") from None
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise CheckpointError(f"load: {name} is not a valid safetensors checkpoint: its header is not valid JSON{hint}") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"load: {name}: the safetensors header is not a JSON object (corrupted file)")
-    data_len = size - 8 - n
+    data_len = None if size is None else size - 8 - n
+    ranges = []
     for key, info in header.items():
         if key == "__metadata__":
-            if not isinstance(info, dict) or not all(isinstance(v, str) for v in info.values()):
+            if info is not None and (not isinstance(info, dict) or not all(isinstance(v, str) for v in info.values())):
                 raise CheckpointError(f"load: {name}: the header's __metadata__ is not a map of strings (corrupted file)")
             continue
-        _check_entry(name, key, info, data_len)
-    return header
+        ranges.append(_check_entry(name, key, info, data_len))
+    ranges.sort()
+    covered = 0
+    for i, (begin, end, key) in enumerate(ranges):
+        if begin < covered:
+            b0, e0, k0 = ranges[i - 1]
+            raise CheckpointError(
+                f"load: {name}: tensors {k0!r} (bytes {b0}..{e0}) and {key!r} (bytes {begin}..{end}) overlap; "
+                "safetensors tensors must not share bytes (corrupted or hand-made file)"
+            )
+        if begin > covered:
+            raise CheckpointError(f"load: {name}: bytes {covered}..{begin} of the data section belong to no tensor (corrupted file)")
+        covered = end
+    if data_len is not None and covered != data_len:
+        raise CheckpointError(
+            f"load: {name}: the data section has {data_len} bytes but its tensors cover only {covered} "
+            "(trailing bytes: corrupted file)"
+        )
+    return header, ranges
 
 
-def _check_entry(name: str, key: str, info: Any, data_len: int) -> None:
+def _check_entry(name: str, key: str, info: Any, data_len: int | None) -> tuple[int, int, str]:
     bad = f"load: {name}: tensor {key!r} has a corrupted header entry"
     if not isinstance(info, dict):
         raise CheckpointError(bad)
     dt, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
-    if dt not in _ST_SIZES:
+    if not isinstance(dt, str):  # (an unhashable dtype, e.g. a JSON object, would break the lookups below)
+        raise CheckpointError(f"{bad}: invalid dtype {dt!r}")
+    if dt in _ST_UNSUPPORTED:
+        raise CheckpointError(f"load: {name}: tensor {key!r} has dtype {dt}, which pyzen.load cannot read yet")
+    if dt not in _ST_DTYPES:
         raise CheckpointError(f"{bad}: unknown dtype {dt!r}")
     if not isinstance(shape, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape):
         raise CheckpointError(f"{bad}: invalid shape {shape!r}")
@@ -243,13 +368,34 @@ def _check_entry(name: str, key: str, info: Any, data_len: int) -> None:
     ):
         raise CheckpointError(f"{bad}: invalid data_offsets {offsets!r}")
     begin, end = offsets
-    if not 0 <= begin <= end <= data_len:
-        raise CheckpointError(
-            f"load: {name}: tensor {key!r} claims bytes {begin}..{end} but the data section has only {data_len} "
-            "bytes (truncated or corrupted file)"
-        )
-    if end - begin != math.prod(shape) * _ST_SIZES[dt]:
-        raise CheckpointError(f"{bad}: shape {shape} and dtype {dt} need {math.prod(shape) * _ST_SIZES[dt]} bytes, offsets give {end - begin}")
+    if not 0 <= begin <= end or (data_len is not None and end > data_len):
+        have = "" if data_len is None else f" but the data section has only {data_len} bytes"
+        raise CheckpointError(f"load: {name}: tensor {key!r} claims bytes {begin}..{end}{have} (truncated or corrupted file)")
+    need = math.prod(shape) * _ST_DTYPES[dt].itemsize  # a Python int: absurd shapes cannot overflow
+    if end - begin != need:
+        raise CheckpointError(f"{bad}: shape {shape} and dtype {dt} need {need} bytes, offsets give {end - begin}")
+    return begin, end, key
+
+
+def _read_tensors(fh: IO[bytes], header: dict, ranges: list, sized: bool, name: str) -> dict[str, np.ndarray]:
+    """Read the data section in file order (no seeking, so streams work too)."""
+    arrays = {}
+    for begin, end, key in ranges:
+        raw = _read_exact(fh, end - begin, sized)
+        if len(raw) < end - begin:
+            raise CheckpointError(f"load: {name}: the file ends inside tensor {key!r} (bytes {begin}..{end}): truncated file")
+        info = header[key]
+        arr = raw.view(_ST_DTYPES[info["dtype"]])
+        if info["dtype"] == "BOOL":  # any nonzero byte is True: keeps NumPy bools canonical (0 or 1)
+            arr = arr != 0
+        try:
+            arr = arr.reshape(info["shape"])
+        except ValueError:
+            raise CheckpointError(f"load: {name}: tensor {key!r} has {len(info['shape'])} dimensions, more than NumPy supports") from None
+        arrays[key] = arr.astype(arr.dtype.newbyteorder("="), copy=False)
+    if not sized and fh.read(1):
+        raise CheckpointError(f"load: {name}: there are bytes after the last tensor (corrupted file)")
+    return arrays
 
 
 def _foreign_hint(head: bytes) -> str:
@@ -260,11 +406,26 @@ def _foreign_hint(head: bytes) -> str:
     return ""
 
 
+def _remaining_size(f: IO[bytes]) -> int | None:
+    """Bytes from a file object's position to its end; None for streams that cannot seek."""
+    try:
+        if not f.seekable():  # type: ignore[union-attr]
+            return None
+        pos = f.tell()
+        size = f.seek(0, io.SEEK_END) - pos
+        f.seek(pos)
+        return size
+    except (AttributeError, OSError):
+        return None
+
+
 def load(f: FileLike, map_location: Any = None, *, weights_only: bool = True) -> Any:
     """Load what `save` wrote (Tensors come back as pyzen Tensors that own their memory).
 
-    `map_location` may be None or the CPU; `weights_only` is accepted for PyTorch compatibility
-    and must stay True: pyzen's checkpoints hold data only, and loading never runs code."""
+    `f` is a path or a binary file object read from its current position to its end. `map_location`
+    may be None or the CPU; `weights_only` is accepted for PyTorch compatibility and must stay True:
+    pyzen's checkpoints hold data only, and loading never runs code. Raises CheckpointError (a
+    ValueError) naming the file and the problem for anything that is not a valid checkpoint."""
     if not weights_only:
         raise ValueError("load: weights_only=False is not supported; pyzen checkpoints never contain code")
     if map_location is not None and str(map_location) != "cpu":
@@ -272,28 +433,18 @@ def load(f: FileLike, map_location: Any = None, *, weights_only: bool = True) ->
 
         if device(map_location).type != "cpu":
             raise ValueError(f"load: map_location={map_location!r} is not supported yet; load on the CPU and move with .to()")
-    st_numpy, safe_open = _safetensors()
     if hasattr(f, "read"):
-        data = f.read()  # type: ignore[union-attr]
         name = repr(getattr(f, "name", "<file object>"))
-        header = _read_header(io.BytesIO(data), len(data), name)
-        try:
-            arrays = st_numpy.load(data)
-        except Exception as e:  # safetensors raises its own SafetensorError and others
-            raise CheckpointError(f"load: {name} is not a valid safetensors checkpoint: {e}") from None
+        size = _remaining_size(f)  # type: ignore[arg-type]
+        header, ranges = _read_header(f, size, name)  # type: ignore[arg-type]
+        arrays = _read_tensors(f, header, ranges, size is not None, name)  # type: ignore[arg-type]
     else:
         if not isinstance(f, (str, os.PathLike)):
             raise TypeError(f"load: f must be a path or a binary file object, got {type(f).__name__}")
-        path = os.fspath(f)
-        name = repr(path)
-        with open(path, "rb") as fh:
-            header = _read_header(fh, os.fstat(fh.fileno()).st_size, name)
-        try:
-            with safe_open(path, framework="np") as sf:
-                arrays = {k: sf.get_tensor(k) for k in sf.keys()}
-        except Exception as e:
-            raise CheckpointError(f"load: {name} is not a valid safetensors checkpoint: {e}") from None
-    arrays = {k: np.array(v, copy=True) for k, v in arrays.items()}  # own, writable memory
+        name = repr(os.fspath(f))
+        with open(f, "rb") as fh:
+            header, ranges = _read_header(fh, os.fstat(fh.fileno()).st_size, name)
+            arrays = _read_tensors(fh, header, ranges, True, name)
     metadata = header.get("__metadata__") or {}
     if _STRUCTURE_KEY not in metadata:  # a safetensors file from another tool: a flat dict
         return {k: Tensor._make(_to_supported(v, name, k)) for k, v in arrays.items()}
