@@ -6,6 +6,7 @@ compare with tolerances that depend on the dtype under test.
 """
 from __future__ import annotations
 
+import os
 import zlib
 
 import numpy as np
@@ -19,6 +20,12 @@ settings.load_profile("pyzen")
 import pyzen
 
 SEED = 1234
+
+
+def fuzz_examples(default: int) -> int:
+    """Examples (cases) per fuzz test: ``default`` keeps the suite quick; a long run sets
+    PYZEN_FUZZ_EXAMPLES=<n>, e.g. 20000."""
+    return int(os.environ.get("PYZEN_FUZZ_EXAMPLES", default))
 
 
 @pytest.fixture(autouse=True)
