@@ -101,9 +101,11 @@ inline bool bad_target(int64_t t, int64_t classes) { return t < 0 || t >= classe
 
 // One pass over the row: blocks of kBlock logits (L1-resident) give a block max; the
 // running sum is rescaled only when the max grows, then e^(x - max) is summed over the
-// block. Block sums go to a double. Returns (lse, sum of logits) in double.
+// block. Block sums go to a double. Returns (lse, sum of logits) in double and the row max.
+// A row holding +inf gets lse = nan (e^(inf - inf)), so its loss and gradient are nan, like
+// PyTorch's log_softmax; a row of only -inf gets lse = -inf.
 template <typename T, bool kSmooth>
-inline void row_lse(const T* x, int64_t C, double& lse, double& sumx) {
+inline void row_lse(const T* x, int64_t C, double& lse, double& sumx, T& max) {
   using vec = typename Simd<T>::vec;
   constexpr int64_t W = Simd<T>::W;
   constexpr int64_t kBlock = 64 * W;
@@ -125,7 +127,7 @@ inline void row_lse(const T* x, int64_t C, double& lse, double& sumx) {
       if (std::isfinite(m)) s *= std::exp(double(m) - double(bm));
       m = bm;
     }
-    const T shift = std::isfinite(m) ? m : T(0);  // all -inf so far: e^(x - 0) = 0, like NumPy
+    const T shift = m == kNegInf ? T(0) : m;  // all -inf so far: e^(x - 0) = 0, like NumPy
     vec acc{}, accx{};
     for (i = 0; i + W <= n; i += W) {
       const vec v = load<vec>(xb + i);
@@ -140,9 +142,10 @@ inline void row_lse(const T* x, int64_t C, double& lse, double& sumx) {
     s += hsum(acc) + tail;
     if constexpr (kSmooth) sx += hsum(accx) + tailx;
   }
-  const double shift = std::isfinite(m) ? double(m) : 0.0;
+  const double shift = m == kNegInf ? 0.0 : double(m);
   lse = shift + std::log(s);
   sumx = sx;
+  max = m;
 }
 
 template <typename T, bool kSmooth>
@@ -154,7 +157,8 @@ int64_t forward_impl(const CrossEntropyForwardArgs<T>& a) {
   for (int64_t r = 0; r < N; ++r) {
     const T* x = a.logits + r * C;
     double lse, sumx;
-    row_lse<T, kSmooth>(x, C, lse, sumx);
+    T max;
+    row_lse<T, kSmooth>(x, C, lse, sumx, max);
     a.lse[r] = T(lse);
     const int64_t t = a.target[r];
     if (t == a.ignore_index) {
@@ -190,11 +194,22 @@ int64_t backward_impl(const CrossEntropyBackwardArgs<T>& a) {
       if (t != a.ignore_index) bad = std::min(bad, r);
       continue;
     }
-    const T g = a.g[r], lse = a.lse[r];
+    const T g = a.g[r];
+    // softmax = e^((x - shift) - rest). The forward rounded lse to T, which costs every
+    // probability a relative error of up to |lse| eps / 2 (5e-4 at lse = 1e4 in float32).
+    // Where that bound passes 2^-19 (|lse| > 32 in float32; never in practice in float64),
+    // recompute lse as max + (lse - max), two terms T holds precisely: one more exp pass,
+    // over such rows only.
+    T shift = 0, rest = a.lse[r];
+    if (std::isfinite(rest) && std::abs(double(rest)) * std::numeric_limits<T>::epsilon() > 0x1p-18) {
+      double lse, sumx;
+      row_lse<T, false>(x, C, lse, sumx, shift);
+      rest = T(lse - double(shift));
+    }
     int64_t i = 0;
-    for (; i + W <= C; i += W) store(d + i, (vexp(load<vec>(x + i) - lse) - smooth) * g);
-    for (; i < C; ++i) d[i] = (T(std::exp(double(x[i] - lse))) - smooth) * g;
-    d[t] = ((T(std::exp(double(x[t] - lse))) - hit) - smooth) * g;
+    for (; i + W <= C; i += W) store(d + i, (vexp((load<vec>(x + i) - shift) - rest) - smooth) * g);
+    for (; i < C; ++i) d[i] = (T(std::exp(double((x[i] - shift) - rest))) - smooth) * g;
+    d[t] = ((T(std::exp(double((x[t] - shift) - rest))) - hit) - smooth) * g;
   }
   return bad == N ? -1 : bad;
 }

@@ -35,9 +35,11 @@ inline vf select(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (v
 
 inline vf vabs(vf x) { return (vf)((vi)x & splat_i(0x7fffffff)); }
 
-// e^x for x in [-87, 88]; smaller x flush to 0, larger saturate.
+// e^x for x in [-87, 88]; smaller x flush to 0 (not e^-87: gelu's tails multiply it by a
+// huge x), larger saturate.
 inline vf vexp(vf x) {
-  x = select(x < -87.f, splat(-87.f), x);
+  const vi tiny = x < -87.f;
+  x = select(tiny, splat(-87.f), x);
   x = select(x > 88.f, splat(88.f), x);
   const vf n = __builtin_convertvector(__builtin_convertvector(x * 1.44269504f + select(x < 0.f, splat(-0.5f), splat(0.5f)), vi), vf);
   const vf r = x - n * 0.693145752f - n * 1.42860677e-6f;  // Cody-Waite: ln2 split in two
@@ -49,7 +51,7 @@ inline vf vexp(vf x) {
   p = p * r + 1.f;
   p = p * r + 1.f;
   const vi bits = (__builtin_convertvector(n, vi) + 127) << 23;
-  return p * (vf)bits;
+  return select(tiny, splat(0.f), p * (vf)bits);
 }
 
 // 1 + tanh(u) and 1 - tanh(u) from t = e^(-2|u|): 2/(1+t) and 2t/(1+t), swapped for u < 0.
