@@ -206,7 +206,8 @@ class Sin(Function):
     def forward(ctx, x):
         x = to_float(x)
         ctx.save_for_backward(x)
-        return be(x).sin(x)
+        with be(x).errstate():  # sin(inf) = nan, silently
+            return be(x).sin(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -220,7 +221,8 @@ class Cos(Function):
     def forward(ctx, x):
         x = to_float(x)
         ctx.save_for_backward(x)
-        return be(x).cos(x)
+        with be(x).errstate():  # cos(inf) = nan, silently
+            return be(x).cos(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -297,7 +299,8 @@ class Silu(Function):
         x = to_float(x)
         s = be(x).sigmoid(x)
         ctx.save_for_backward(x, s)
-        return x * s
+        with be(x).errstate():  # -inf * 0 = nan, silently, like PyTorch
+            return x * s
 
     @staticmethod
     def backward(ctx, g):

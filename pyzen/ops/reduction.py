@@ -33,7 +33,8 @@ class Sum(Function):
             x = x.astype(dtype.np)
         elif x.dtype.kind in "bi":
             x = x.astype(_dtype.int64.np)  # integer sums never overflow a narrow type, like PyTorch
-        return be(x).sum(x, axis=axes, keepdims=keepdim)
+        with be(x).errstate():  # inf + -inf is nan, silently, like PyTorch
+            return be(x).sum(x, axis=axes, keepdims=keepdim)
 
     @staticmethod
     def backward(ctx, g):
@@ -68,7 +69,8 @@ class Var(Function):
         ctx.save_for_backward(x)
         ctx.axes, ctx.keepdim = axes, keepdim
         ctx.denominator = builtins.max((x.size if axes is None else _count(x.shape, axes)) - correction, 0)
-        return be(x).var(x, axes, correction, keepdim)
+        with be(x).errstate():  # inf - inf in the deviations is nan, silently
+            return be(x).var(x, axes, correction, keepdim)
 
     @staticmethod
     def backward(ctx, g):
@@ -89,7 +91,8 @@ class Prod(Function):
             x = x.astype(_dtype.int64.np)
         ctx.save_for_backward(x)
         ctx.axes, ctx.keepdim = axes, keepdim
-        return be(x).prod(x, axis=axes, keepdims=keepdim)
+        with be(x).errstate():  # 0 * inf is nan, silently
+            return be(x).prod(x, axis=axes, keepdims=keepdim)
 
     @staticmethod
     def backward(ctx, g):
@@ -131,7 +134,8 @@ class MaxAll(Function):
     @staticmethod
     def backward(ctx, g):
         x, out = ctx._saved
-        hit = x == out
+        # A nan result came from the nan entries: they share the gradient (PyTorch's rule).
+        hit = (x == out) | ((x != x) & (out != out))
         return g * hit / hit.sum()
 
 
@@ -170,7 +174,14 @@ class LogSumExp(Function):
     @staticmethod
     def backward(ctx, g):
         x, out = ctx._saved
-        return keep(g, x.shape, ctx.axes, ctx.keepdim) * be(x).exp(x - keep(out, x.shape, ctx.axes, ctx.keepdim))
+        bx = be(x)
+        out = keep(out, x.shape, ctx.axes, ctx.keepdim)
+        e = bx.exp(x - out)
+        # out is rounded to x's dtype, which scales every e^(x - out) by up to |out| eps (4e-4 at
+        # 1e4 in float32): renormalising removes that. Rows with an infinite out keep PyTorch's
+        # e^(x - out): nan at a +inf entry, 0 elsewhere.
+        total = bx.where(bx.isfinite(out), bx.sum(e, axis=ctx.axes, keepdims=True), 1)
+        return keep(g, x.shape, ctx.axes, ctx.keepdim) * (e / total)
 
 
 class Softmax(Function):
@@ -180,7 +191,8 @@ class Softmax(Function):
     def forward(ctx, x, dim, dtype=None):
         x = to_float(x) if dtype is None else x.astype(dtype.np)
         ctx.dim = dim_arg(dim, x.ndim, "softmax")
-        out = be(x).softmax(x, ctx.dim)
+        with be(x).errstate():  # rows of only -inf give 0/0 = nan, silently, like PyTorch
+            out = be(x).softmax(x, ctx.dim)
         ctx.save_for_backward(out)
         return out
 
@@ -197,7 +209,8 @@ class LogSoftmax(Function):
     def forward(ctx, x, dim, dtype=None):
         x = to_float(x) if dtype is None else x.astype(dtype.np)
         ctx.dim = dim_arg(dim, x.ndim, "log_softmax")
-        out = be(x).log_softmax(x, ctx.dim)
+        with be(x).errstate():  # rows of only -inf give -inf - -inf = nan, silently, like PyTorch
+            out = be(x).log_softmax(x, ctx.dim)
         ctx.save_for_backward(out)
         return out
 
@@ -218,7 +231,8 @@ class Cumsum(Function):
             x = x.astype(dtype.np)
         elif x.dtype.kind in "bi":
             x = x.astype(_dtype.int64.np)
-        return be(x).cumsum(x, axis=ctx.dim) if x.ndim else x.copy()
+        with be(x).errstate():  # inf + -inf is nan, silently
+            return be(x).cumsum(x, axis=ctx.dim) if x.ndim else x.copy()
 
     @staticmethod
     def backward(ctx, g):
