@@ -92,9 +92,9 @@ def test_extreme_logits(isa, dtype):
         assert_np_close(losses, want, 1e-6, 1e-6, f"loss ls={ls}")
         d = cpu.cross_entropy_backward(np.ones(8, dtype), x, t, lse, IGNORE, ls)
         assert np.isfinite(d).all()
-        # lse is stored in the logits' dtype: near 1e4 a float32 lse is rounded to 2^-10,
-        # which softmax = exp(x - lse) turns into a relative error of up to 5e-4.
-        dtol = 1e-3 if dtype == np.float32 else 1e-9
+        # lse is stored in the logits' dtype (near 1e4 a float32 lse is rounded to 2^-10, 5e-4
+        # relative in exp(x - lse)): the backward recomputes it for such rows.
+        dtol = 1e-5 if dtype == np.float32 else 1e-9
         assert_np_close(d, ref_backward(np.ones(8), x, t, IGNORE, ls), dtol, dtol, f"dlogits ls={ls}")
 
 

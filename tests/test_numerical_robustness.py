@@ -163,9 +163,6 @@ def test_softmax_and_logsumexp_extreme_logits(dtype):
         check_logsumexp(x, dtype)
 
 
-@pytest.mark.xfail(strict=True, reason="backend/cpu.py log_softmax is x - logsumexp(x): the rounding "
-                   "of logsumexp (|lse| eps: 1e-3 at 1e4 in float32) lands on every output near the "
-                   "max; (x - max) - log(sum e^(x - max)) is exact there")
 @pytest.mark.parametrize("dtype", DTYPES, ids=IDS)
 def test_log_softmax_extreme_logits(dtype):
     for x in extreme_logits(rng_for("sm-extreme", dtype), dtype):
@@ -197,8 +194,6 @@ def test_softmax_family_non_finite_rows(dtype):
     check_logsumexp(x, dtype)
 
 
-@pytest.mark.xfail(strict=True, reason="backend/cpu.py softmax/log_softmax shift by 0 where the max is "
-                   "+inf: [inf, 0, 1] gives [nan, 0, 0] where PyTorch's x - max gives nan throughout")
 @pytest.mark.parametrize("dtype", DTYPES, ids=IDS)
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
 def test_softmax_rows_holding_pos_inf_are_nan(dtype, name):

@@ -6,6 +6,9 @@
 // block (block sums in double). With label smoothing the same pass sums the logits.
 //   loss = (1 - ls) (lse - x[t]) + ls (lse - mean(x));  rows with t == ignore_index: 0.
 // Backward, one pass per row: d = g * (e^(x - lse) - ls/C), then d[t] -= g (1 - ls).
+// The saved lse was rounded to float32; where that rounding shows in the probabilities
+// (float32 rows with |lse| > 32) the backward recomputes it as max + (lse - max): one more
+// exp pass for those rows only. A row holding +inf gives nan loss and gradient, as PyTorch.
 // exp is a vectorised Cephes-style range reduction + polynomial (cross_entropy_impl.h).
 //
 // Cost per logit (float32): forward ~20 FLOPs (one exp), 4 bytes read; backward ~20 FLOPs,

@@ -103,9 +103,9 @@ def var(x: np.ndarray, axis: tuple | None, correction: float, keepdims: bool) ->
 
 
 def softmax(x: np.ndarray, axis: int) -> np.ndarray:
-    m = np.max(x, axis=axis, keepdims=True)
+    # Shifted by the max even where it is infinite: a row holding +inf (or only -inf) is nan, like PyTorch.
     with np.errstate(all="ignore"):
-        e = np.exp(x - np.where(np.isfinite(m), m, 0))
+        e = np.exp(x - np.max(x, axis=axis, keepdims=True))
         return e / np.sum(e, axis=axis, keepdims=True)
 
 
@@ -118,7 +118,10 @@ def logsumexp(x: np.ndarray, axis: tuple | int | None, keepdims: bool) -> np.nda
 
 
 def log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
-    return x - logsumexp(x, axis, True)
+    # (x - max) - log(sum): exact near the max, where x - logsumexp(x) carries lse's rounding.
+    with np.errstate(all="ignore"):
+        s = x - np.max(x, axis=axis, keepdims=True)
+        return s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
 
 
 
