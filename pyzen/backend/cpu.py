@@ -96,7 +96,7 @@ def gelu_backward(g: np.ndarray, x: np.ndarray, approximate: str) -> np.ndarray:
 # ---- reductions ----
 def var(x: np.ndarray, axis: tuple | None, correction: float, keepdims: bool) -> np.ndarray:
     n = x.size if axis is None else math.prod(x.shape[a] for a in axis)
-    mean = x.mean(axis=axis, keepdims=True)
+    mean = np.sum(x, axis=axis, keepdims=True) / x.dtype.type(max(n, 1))  # x.mean warns on an empty axis
     d = x - mean
     with np.errstate(all="ignore"):  # n <= correction gives inf or nan, like PyTorch
         return np.true_divide(np.sum(d * d, axis=axis, keepdims=keepdims), max(n - correction, 0))
