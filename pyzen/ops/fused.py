@@ -115,7 +115,9 @@ def scaled_dot_product_attention(
         raise RuntimeError("scaled_dot_product_attention: pass either attn_mask or is_causal, not both")
     if not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1), got {dropout_p}")
-    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
+    if scale is None:  # a head dim of 0 gives inf, as 1/sqrt(0) does in PyTorch's C++ (was ZeroDivisionError)
+        scale = 1.0 / math.sqrt(query.shape[-1]) if query.shape[-1] else math.inf
+    scale = float(scale)
     mask = None
     if attn_mask is not None:
         mask = attn_mask._data
