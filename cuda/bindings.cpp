@@ -1,18 +1,332 @@
-// pyzen._cuda: Python bindings for the CUDA backend. At this stage: device queries only.
-// Importing never fails for lack of a GPU or driver: the runtime is linked statically,
-// and device_count() / status() report what is missing.
+// pyzen._cuda: Python bindings for the CUDA backend: device queries, the device Array,
+// the caching allocator's statistics, host <-> device copies and one binding per kernel
+// entry point. Every binding validates its arguments (dtypes, shapes, dims, axes) before
+// any CUDA call and raises ValueError / TypeError naming the op; CUDA failures raise
+// RuntimeError naming the call. Importing never fails for lack of a GPU or driver: the
+// runtime is linked statically, and device_count() / status() report what is missing.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstdint>
 #include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
 
+#include "array.h"
 #include "device.h"
+#include "kernels.h"
 
 namespace py = pybind11;
 namespace cu = pyzen::cuda;
+using cu::Array;
+using cu::DType;
+
+namespace {
+
+[[noreturn]] void fail(const std::string& op, const std::string& msg) { throw std::invalid_argument(op + ": " + msg); }
+
+DType parse_dtype(const std::string& name, const char* op) {
+  if (name == "float32") return DType::f32;
+  if (name == "float64") return DType::f64;
+  if (name == "int64") return DType::i64;
+  if (name == "bool") return DType::b8;
+  throw py::type_error(std::string(op) + ": unsupported dtype '" + name + "' (float32, float64, int64, bool)");
+}
+
+std::string shape_str(const std::vector<std::int64_t>& s) {
+  std::string out = "(";
+  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + (s.size() == 1 ? ",)" : ")");
+}
+
+void need_dtype(const Array& a, DType d, const char* op, const char* name) {
+  if (a.dtype != d)
+    throw py::type_error(std::string(op) + ": " + name + " must be " + cu::dtype_name(d) + ", got " +
+                         cu::dtype_name(a.dtype));
+}
+
+void need_float(const Array& a, const char* op, const char* name) {
+  if (a.dtype != DType::f32 && a.dtype != DType::f64)
+    throw py::type_error(std::string(op) + ": " + name + " must be float32 or float64, got " + cu::dtype_name(a.dtype));
+}
+
+void need_shape(const Array& a, const std::vector<std::int64_t>& shape, const char* op, const char* name) {
+  if (a.shape != shape) fail(op, std::string(name) + " has shape " + shape_str(a.shape) + ", expected " + shape_str(shape));
+}
+
+void need_contiguous(const Array& a, const char* op, const char* name) {
+  if (!a.is_contiguous()) fail(op, std::string(name) + " must be contiguous");
+}
+
+// An output must not write one element from several threads (a broadcast dim).
+void need_writable(const Array& out, const char* op) {
+  for (int d = 0; d < out.ndim(); ++d)
+    if (out.shape[d] > 1 && out.strides[d] == 0) fail(op, "the output has a broadcast (stride 0) dim " + std::to_string(d));
+}
+
+int need_axis(int axis, int ndim, const char* op) {
+  if (axis < 0 || axis >= ndim)
+    fail(op, "axis " + std::to_string(axis) + " out of range for " + std::to_string(ndim) + " dims");
+  return axis;
+}
+
+const std::unordered_map<std::string, cu::Unary>& unary_ops() {
+  static const std::unordered_map<std::string, cu::Unary> m = {
+      {"negative", cu::Unary::neg}, {"absolute", cu::Unary::abs}, {"sign", cu::Unary::sign},
+      {"exp", cu::Unary::exp}, {"log", cu::Unary::log}, {"sqrt", cu::Unary::sqrt},
+      {"sin", cu::Unary::sin}, {"cos", cu::Unary::cos}, {"tanh", cu::Unary::tanh},
+      {"sigmoid", cu::Unary::sigmoid}, {"gelu", cu::Unary::gelu}, {"gelu_tanh", cu::Unary::gelu_tanh},
+      {"logical_not", cu::Unary::logical_not}, {"isfinite", cu::Unary::isfinite}};
+  return m;
+}
+
+const std::unordered_map<std::string, cu::Binary>& binary_ops() {
+  static const std::unordered_map<std::string, cu::Binary> m = {
+      {"add", cu::Binary::add}, {"subtract", cu::Binary::sub}, {"multiply", cu::Binary::mul},
+      {"true_divide", cu::Binary::div}, {"power", cu::Binary::pow}, {"maximum", cu::Binary::maximum},
+      {"minimum", cu::Binary::minimum}, {"gelu_backward", cu::Binary::gelu_backward},
+      {"gelu_tanh_backward", cu::Binary::gelu_tanh_backward}, {"equal", cu::Binary::eq},
+      {"not_equal", cu::Binary::ne}, {"less", cu::Binary::lt}, {"less_equal", cu::Binary::le},
+      {"greater", cu::Binary::gt}, {"greater_equal", cu::Binary::ge}, {"logical_and", cu::Binary::logical_and},
+      {"logical_or", cu::Binary::logical_or}, {"logical_xor", cu::Binary::logical_xor}};
+  return m;
+}
+
+template <typename Map>
+auto lookup(const Map& m, const std::string& name, const char* op) {
+  const auto it = m.find(name);
+  if (it == m.end()) fail(op, "unknown op '" + name + "'");
+  return it->second;
+}
+
+Array from_numpy(const py::array& host) {
+  const py::array c = py::array::ensure(host, py::array::c_style);
+  if (!c) throw py::type_error("from_numpy: expected a NumPy array");
+  const char kind = c.dtype().kind();
+  const auto size = c.dtype().itemsize();
+  DType d;
+  if (kind == 'f' && size == 4) d = DType::f32;
+  else if (kind == 'f' && size == 8) d = DType::f64;
+  else if (kind == 'i' && size == 8) d = DType::i64;
+  else if (kind == 'b' && size == 1) d = DType::b8;
+  else throw py::type_error("from_numpy: unsupported dtype " + std::string(py::str(c.dtype())) + " (float32, float64, int64, bool)");
+  if (!c.dtype().attr("isnative").cast<bool>()) throw py::type_error("from_numpy: byte-swapped arrays are not supported");
+  const std::vector<std::int64_t> shape(c.shape(), c.shape() + c.ndim());
+  Array a = cu::empty(shape, d, "from_numpy");
+  const void* src = c.data();
+  py::gil_scoped_release release;
+  cu::copy_to_device(a, src, "from_numpy");
+  return a;
+}
+
+py::array to_numpy(const Array& a) {
+  Array src = a;
+  if (!a.is_contiguous()) {
+    src = cu::empty(a.shape, a.dtype, "to_numpy");
+    cu::copy(src, a);
+  }
+  const std::vector<py::ssize_t> shape(a.shape.begin(), a.shape.end());
+  py::array out(py::dtype(std::string(cu::dtype_name(a.dtype))), shape);
+  void* dst = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    cu::copy_to_host(dst, src, "to_numpy");
+  }
+  return out;
+}
+
+void bind_kernels(py::module_& m) {
+  m.def("fill", [](const Array& out, py::object value) {
+    need_writable(out, "fill");
+    if (out.dtype == DType::f32 || out.dtype == DType::f64) cu::fill(out, value.cast<double>(), 0);
+    else if (out.dtype == DType::b8) cu::fill(out, 0.0, py::bool_(value) ? 1 : 0);
+    else cu::fill(out, 0.0, value.cast<std::int64_t>());
+  }, py::arg("out"), py::arg("value"), "out[...] = value (cast to out's dtype); out may be strided.");
+
+  m.def("iota", [](const Array& out, double start, double step) {
+    need_contiguous(out, "iota", "out");
+    cu::iota(out, start, step);
+  }, py::arg("out"), py::arg("start"), py::arg("step"), "out.flat[i] = start + i * step (out contiguous).");
+
+  m.def("copy", [](const Array& out, const Array& src) {
+    need_shape(src, out.shape, "copy", "src");
+    need_writable(out, "copy");
+    cu::copy(out, src);
+  }, py::arg("out"), py::arg("src"), "out[...] = src, any strides, casting to out's dtype.");
+
+  m.def("unary", [](const std::string& name, const Array& out, const Array& x) {
+    const cu::Unary op = lookup(unary_ops(), name, "unary");
+    need_shape(x, out.shape, name.c_str(), "x");
+    need_writable(out, name.c_str());
+    const bool to_bool = op == cu::Unary::logical_not || op == cu::Unary::isfinite;
+    need_dtype(out, to_bool ? DType::b8 : x.dtype, name.c_str(), "out");
+    const bool int_ok = op == cu::Unary::neg || op == cu::Unary::abs || op == cu::Unary::sign || to_bool;
+    if (!int_ok) need_float(x, name.c_str(), "x");
+    cu::unary(op, out, x);
+  }, py::arg("op"), py::arg("out"), py::arg("x"), "out = op(x) elementwise; x's shape is out's (broadcast by strides).");
+
+  m.def("binary", [](const std::string& name, const Array& out, const Array& a, const Array& b) {
+    const cu::Binary op = lookup(binary_ops(), name, "binary");
+    const char* n = name.c_str();
+    need_shape(a, out.shape, n, "a");
+    need_shape(b, out.shape, n, "b");
+    need_dtype(b, a.dtype, n, "b");
+    need_writable(out, n);
+    need_dtype(out, cu::is_comparison(op) ? DType::b8 : a.dtype, n, "out");
+    if (op == cu::Binary::div || op == cu::Binary::gelu_backward || op == cu::Binary::gelu_tanh_backward)
+      need_float(a, n, "a");
+    if (op == cu::Binary::pow && a.dtype == DType::b8) throw py::type_error(name + ": bool operands are not supported");
+    cu::binary(op, out, a, b);
+  }, py::arg("op"), py::arg("out"), py::arg("a"), py::arg("b"),
+     "out = op(a, b) elementwise; a and b have out's shape (broadcast by strides) and one dtype.");
+
+  m.def("where", [](const Array& out, const Array& cond, const Array& a, const Array& b) {
+    need_shape(cond, out.shape, "where", "cond");
+    need_shape(a, out.shape, "where", "a");
+    need_shape(b, out.shape, "where", "b");
+    need_dtype(cond, DType::b8, "where", "cond");
+    need_dtype(a, out.dtype, "where", "a");
+    need_dtype(b, out.dtype, "where", "b");
+    need_writable(out, "where");
+    cu::where(out, cond, a, b);
+  }, py::arg("out"), py::arg("cond"), py::arg("a"), py::arg("b"), "out = cond ? a : b elementwise.");
+
+  m.def("reduce", [](const std::string& name, const Array& out, const Array& x, int nreduce) {
+    static const std::unordered_map<std::string, cu::Reduce> ops = {
+        {"sum", cu::Reduce::sum}, {"prod", cu::Reduce::prod}, {"max", cu::Reduce::max},
+        {"min", cu::Reduce::min}, {"argmax", cu::Reduce::argmax}, {"argmin", cu::Reduce::argmin}};
+    const cu::Reduce op = lookup(ops, name, "reduce");
+    const char* n = name.c_str();
+    if (nreduce < 0 || nreduce > x.ndim()) fail(n, "cannot reduce " + std::to_string(nreduce) + " dims of " + std::to_string(x.ndim()));
+    need_shape(out, std::vector<std::int64_t>(x.shape.begin(), x.shape.end() - nreduce), n, "out");
+    need_contiguous(out, n, "out");
+    const bool arg = op == cu::Reduce::argmax || op == cu::Reduce::argmin;
+    need_dtype(out, arg ? DType::i64 : x.dtype, n, "out");
+    if ((op == cu::Reduce::sum || op == cu::Reduce::prod) && x.dtype == DType::b8)
+      throw py::type_error(name + ": cast bool to int64 first");
+    cu::reduce(op, out, x, nreduce);
+  }, py::arg("op"), py::arg("out"), py::arg("x"), py::arg("nreduce"),
+     "Reduce the last nreduce dims of x into the contiguous out (deterministic order).");
+
+  m.def("cumulative", [](const std::string& name, const Array& out, const Array& x) {
+    if (name != "cumsum" && name != "cumprod") fail("cumulative", "unknown op '" + name + "'");
+    const char* n = name.c_str();
+    if (x.ndim() < 1) fail(n, "x must have at least 1 dim");
+    need_shape(out, x.shape, n, "out");
+    need_contiguous(out, n, "out");
+    need_dtype(out, x.dtype, n, "out");
+    if (x.dtype == DType::b8) throw py::type_error(name + ": cast bool to int64 first");
+    cu::cumulative(name == "cumprod", out, x);
+  }, py::arg("op"), py::arg("out"), py::arg("x"), "Cumulative sum or product along the last dim.");
+
+  m.def("softmax", [](const Array& out, const Array& x, bool log) {
+    const char* n = log ? "log_softmax" : "softmax";
+    need_float(x, n, "x");
+    if (x.ndim() < 1) fail(n, "x must have at least 1 dim");
+    need_contiguous(x, n, "x");
+    need_shape(out, x.shape, n, "out");
+    need_contiguous(out, n, "out");
+    need_dtype(out, x.dtype, n, "out");
+    cu::softmax(out, x, log);
+  }, py::arg("out"), py::arg("x"), py::arg("log"), "softmax or log_softmax over the last dim (contiguous arrays).");
+
+  m.def("softmax_backward", [](const Array& dx, const Array& g, const Array& y, bool log) {
+    const char* n = log ? "log_softmax_backward" : "softmax_backward";
+    need_float(y, n, "y");
+    if (y.ndim() < 1) fail(n, "y must have at least 1 dim");
+    for (const Array* a : {&dx, &g, &y}) {
+      need_shape(*a, y.shape, n, "operand");
+      need_contiguous(*a, n, "operand");
+      need_dtype(*a, y.dtype, n, "operand");
+    }
+    cu::softmax_backward(dx, g, y, log);
+  }, py::arg("dx"), py::arg("g"), py::arg("y"), py::arg("log"),
+     "Gradient of softmax (or log_softmax) over the last dim from its output y (contiguous arrays).");
+
+  m.def("take", [](const Array& out, const Array& x, const Array& index, int axis) {
+    need_axis(axis, x.ndim(), "take");
+    need_dtype(index, DType::i64, "take", "index");
+    if (index.ndim() != 1) fail("take", "index must be 1-D");
+    need_contiguous(index, "take", "index");
+    std::vector<std::int64_t> shape = x.shape;
+    shape[axis] = index.shape[0];
+    need_shape(out, shape, "take", "out");
+    need_contiguous(out, "take", "out");
+    need_dtype(out, x.dtype, "take", "out");
+    cu::take(out, x, index, axis);
+  }, py::arg("out"), py::arg("x"), py::arg("index"), py::arg("axis"), "out = x.take(index, axis) for a 1-D int64 index.");
+
+  m.def("gather", [](const Array& out, const Array& x, const Array& index, int axis) {
+    need_axis(axis, x.ndim(), "gather");
+    need_dtype(index, DType::i64, "gather", "index");
+    if (index.ndim() != x.ndim()) fail("gather", "index must have x's number of dims");
+    for (int d = 0; d < x.ndim(); ++d)
+      if (d != axis && index.shape[d] > x.shape[d]) fail("gather", "index shape " + shape_str(index.shape) + " exceeds x shape " + shape_str(x.shape));
+    need_shape(out, index.shape, "gather", "out");
+    need_contiguous(out, "gather", "out");
+    need_dtype(out, x.dtype, "gather", "out");
+    cu::gather(out, x, index, axis);
+  }, py::arg("out"), py::arg("x"), py::arg("index"), py::arg("axis"), "out = take_along_axis(x, index, axis).");
+
+  m.def("scatter", [](const Array& out, const Array& index, const Array& values, int axis, bool accumulate) {
+    need_axis(axis, out.ndim(), "scatter");
+    need_dtype(index, DType::i64, "scatter", "index");
+    need_dtype(values, out.dtype, "scatter", "values");
+    need_shape(values, index.shape, "scatter", "values");
+    if (index.ndim() != out.ndim()) fail("scatter", "index must have out's number of dims");
+    for (int d = 0; d < out.ndim(); ++d)
+      if (d != axis && index.shape[d] > out.shape[d]) fail("scatter", "index shape " + shape_str(index.shape) + " exceeds out shape " + shape_str(out.shape));
+    need_writable(out, "scatter");
+    if (accumulate && out.dtype == DType::b8) throw py::type_error("scatter: cannot accumulate into bool");
+    cu::scatter(out, index, values, axis, accumulate);
+  }, py::arg("out"), py::arg("index"), py::arg("values"), py::arg("axis"), py::arg("accumulate"),
+     "out[.., index[i], ..] = (or +=) values[i] along axis; atomic adds (not bitwise deterministic for floats).");
+
+  m.def("random_uniform", [](const Array& out, std::uint64_t seed, std::uint64_t offset) {
+    need_float(out, "random_uniform", "out");
+    need_contiguous(out, "random_uniform", "out");
+    cu::random_uniform(out, seed, offset);
+  }, py::arg("out"), py::arg("seed"), py::arg("offset"), "Uniform [0, 1) samples from Philox4x32-10.");
+
+  m.def("random_normal", [](const Array& out, std::uint64_t seed, std::uint64_t offset) {
+    need_float(out, "random_normal", "out");
+    need_contiguous(out, "random_normal", "out");
+    cu::random_normal(out, seed, offset);
+  }, py::arg("out"), py::arg("seed"), py::arg("offset"), "Standard normal samples (Philox4x32-10, Box-Muller).");
+
+  m.def("random_int", [](const Array& out, std::int64_t low, std::int64_t high, std::uint64_t seed, std::uint64_t offset) {
+    need_dtype(out, DType::i64, "random_int", "out");
+    need_contiguous(out, "random_int", "out");
+    if (high <= low) fail("random_int", "expected low < high, got " + std::to_string(low) + " and " + std::to_string(high));
+    cu::random_int(out, low, high, seed, offset);
+  }, py::arg("out"), py::arg("low"), py::arg("high"), py::arg("seed"), py::arg("offset"), "Integers in [low, high).");
+
+  m.def("matmul", [](const Array& out, const Array& a, const Array& b) {
+    if (a.ndim() < 2 || b.ndim() != a.ndim()) fail("matmul", "expected a (..., M, K) and b (..., K, N) with equal ranks");
+    const int nd = a.ndim();
+    if (a.dtype != DType::f32 && a.dtype != DType::f64 && a.dtype != DType::i64)
+      throw py::type_error(std::string("matmul: unsupported dtype ") + cu::dtype_name(a.dtype));
+    need_dtype(b, a.dtype, "matmul", "b");
+    for (int d = 0; d < nd - 2; ++d)
+      if (a.shape[d] != b.shape[d]) fail("matmul", "batch dims differ: " + shape_str(a.shape) + " and " + shape_str(b.shape));
+    if (a.shape[nd - 1] != b.shape[nd - 2]) fail("matmul", "shapes " + shape_str(a.shape) + " and " + shape_str(b.shape) + " cannot be multiplied");
+    for (std::int64_t s : {a.shape[nd - 2], a.shape[nd - 1], b.shape[nd - 1]})
+      if (s >= (std::int64_t(1) << 31)) fail("matmul", "M, N and K must be below 2^31");
+    std::vector<std::int64_t> shape(a.shape.begin(), a.shape.end() - 1);
+    shape.push_back(b.shape[nd - 1]);
+    need_shape(out, shape, "matmul", "out");
+    need_contiguous(out, "matmul", "out");
+    need_dtype(out, a.dtype, "matmul", "out");
+    cu::matmul(out, a, b);
+  }, py::arg("out"), py::arg("a"), py::arg("b"), "out (..., M, N), contiguous, = a @ b (any strides, equal batch shapes).");
+}
+
+}  // namespace
 
 PYBIND11_MODULE(_cuda, m) {
-  m.doc() = "pyzen CUDA kernels and device queries.";
+  m.doc() = "pyzen CUDA kernels, device arrays and device queries.";
 
   m.def("device_count", &cu::device_count,
         "Number of usable CUDA devices; 0 when there is no driver or device (never raises).");
@@ -26,4 +340,36 @@ PYBIND11_MODULE(_cuda, m) {
         py::arg("i"),
         "(major, minor) compute capability of CUDA device i (ValueError for a bad index, "
         "RuntimeError on CUDA failure).");
+
+  py::class_<Array>(m, "Array", "A strided view of a refcounted device buffer (strides in elements).")
+      .def_property_readonly("shape", [](const Array& a) { return py::tuple(py::cast(a.shape)); })
+      .def_property_readonly("strides", [](const Array& a) { return py::tuple(py::cast(a.strides)); })
+      .def_property_readonly("offset", [](const Array& a) { return a.offset; })
+      .def_property_readonly("dtype", [](const Array& a) { return std::string(cu::dtype_name(a.dtype)); })
+      .def_property_readonly("ndim", &Array::ndim)
+      .def_property_readonly("size", &Array::numel)
+      .def_property_readonly("buffer_id", [](const Array& a) { return reinterpret_cast<std::uintptr_t>(a.buffer.get()); },
+                             "Identifies the buffer: views of one buffer share it.")
+      .def_property_readonly("buffer_elements",
+                             [](const Array& a) { return static_cast<std::int64_t>(a.buffer->bytes / cu::itemsize(a.dtype)); })
+      .def("is_contiguous", &Array::is_contiguous)
+      .def("view", [](const Array& a, const std::vector<std::int64_t>& shape, const std::vector<std::int64_t>& strides,
+                      std::int64_t offset) { return cu::view(a, shape, strides, offset, "view"); },
+           py::arg("shape"), py::arg("strides"), py::arg("offset"),
+           "A view of the same buffer; ValueError if it reaches outside the buffer.");
+
+  m.def("empty", [](const std::vector<std::int64_t>& shape, const std::string& dtype) {
+    return cu::empty(shape, parse_dtype(dtype, "empty"), "empty");
+  }, py::arg("shape"), py::arg("dtype"), "A new uninitialised C-contiguous device array.");
+  m.def("from_numpy", &from_numpy, py::arg("array"), "A new device array holding a copy of a NumPy array (any strides).");
+  m.def("to_numpy", &to_numpy, py::arg("array"), "A new C-contiguous NumPy array holding a copy of a device array.");
+  m.def("memory_allocated", &cu::memory_allocated, "Bytes held by live device arrays (size-class rounded).");
+  m.def("memory_reserved", &cu::memory_reserved, "Bytes obtained from cudaMalloc: live plus cached.");
+  m.def("empty_cache", &cu::empty_cache, "Return every cached (unused) block to the driver.");
+  m.def("synchronize", []() {
+    py::gil_scoped_release release;
+    cu::synchronize();
+  }, "Wait for all queued kernels; raises RuntimeError for an error a kernel hit.");
+
+  bind_kernels(m);
 }

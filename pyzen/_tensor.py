@@ -58,7 +58,8 @@ class Tensor:
 
     def _alias(self, source: "Tensor") -> None:
         """Mark self as a view of `source` when their memory overlaps: views share a version counter."""
-        if np.may_share_memory(self._data, source._data):
+        a, b = self._data, source._data
+        if np.may_share_memory(a, b) if type(a) is np.ndarray else backend.of(a).may_share_memory(a, b):
             self._vc = source._vc
             self._base = source if source._base is None else source._base
 

@@ -8,6 +8,7 @@ from . import _dtype, backend, ops
 from ._device import device as _device_cls
 from ._tensor import Tensor
 from .autograd import grad_mode
+from .autograd.function import Function
 from .ops import elementwise as E
 from .ops import indexing, shape
 from .ops._util import scalar
@@ -91,6 +92,27 @@ Tensor.reshape_as = lambda self, other: shape.reshape(self, tuple(other.shape))
 
 
 # ---- dtype and device ----
+class _ToDevice(Function):
+    """A copy to another device's backend; the gradient is copied back."""
+
+    _raw = True
+
+    @staticmethod
+    def forward(ctx, x, target):
+        ctx.source = backend.of(x)
+        return _transfer(x, target)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _transfer(g, ctx.source), None
+
+
+def _transfer(x: Any, target: Any) -> Any:
+    """x copied into `target` backend's memory (through a host NumPy array)."""
+    host = backend.of(x).to_numpy(x)
+    return backend.cpu.copy(host) if target is backend.cpu else target.asarray(host)
+
+
 def _to(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
     """`to(dtype)`, `to(device)`, `to(device, dtype)` or `to(other)`: self when nothing changes."""
     dtype = kwargs.pop("dtype", None)
@@ -110,12 +132,12 @@ def _to(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
             raise TypeError(f"to: expected a dtype, a device or a Tensor, got {a!r}")
     out = self
     if device is not None and _device_cls(device).type != self.device.type:
-        backend.for_device(_device_cls(device))
+        out = _ToDevice.apply(self, backend.for_device(_device_cls(device)))
     if dtype is not None and dtype is not self.dtype:
         if self._requires_grad and not dtype.is_floating_point and grad_mode.is_grad_enabled():
-            out = Tensor._make(self._data.astype(dtype.np))  # no gradient flows into integers
+            out = Tensor._make(out._data.astype(dtype.np))  # no gradient flows into integers
         else:
-            out = shape.Cast.apply(self, dtype)
+            out = shape.Cast.apply(out, dtype)
     if copy and out is self:
         out = self.clone()
     return out

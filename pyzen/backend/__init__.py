@@ -18,6 +18,9 @@ def errstate() -> Any:
 def of(array: Any) -> ModuleType:
     if type(array) is np.ndarray or isinstance(array, np.generic):  # NumPy gives 0-d results as scalars
         return cpu
+    module = getattr(type(array), "__pyzen_backend__", None)  # set by backend/cuda.py on CudaArray
+    if module is not None:
+        return module
     raise TypeError(f"pyzen has no backend for arrays of type {type(array).__name__}")
 
 
@@ -27,4 +30,8 @@ def for_device(device: Any) -> ModuleType:
     from .. import cuda
 
     cuda.require()  # raises with the reason CUDA is unavailable
-    raise RuntimeError("pyzen's CUDA tensors arrive with the CUDA backend issue; this build has device queries only")
+    if device.index not in (None, 0):
+        raise RuntimeError(f"pyzen uses one CUDA device, cuda:0; got {device}")
+    from . import cuda as cuda_backend
+
+    return cuda_backend

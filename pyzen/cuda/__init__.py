@@ -43,6 +43,30 @@ def get_device_name(device: int = 0) -> str:
     return require().device_name(device)
 
 
+def memory_allocated() -> int:
+    """Bytes held by live CUDA arrays (rounded to the allocator's size classes); 0 without CUDA."""
+    module = _probe()[0]
+    return 0 if module is None else module.memory_allocated()
+
+
+def memory_reserved() -> int:
+    """Bytes the caching allocator holds from the driver: live plus cached; 0 without CUDA."""
+    module = _probe()[0]
+    return 0 if module is None else module.memory_reserved()
+
+
+def empty_cache() -> None:
+    """Return cached, unused device memory to the driver (no-op without CUDA)."""
+    module = _probe()[0]
+    if module is not None:
+        module.empty_cache()
+
+
+def synchronize() -> None:
+    """Wait for every queued CUDA kernel; raises RuntimeError for an error one of them hit."""
+    require().synchronize()
+
+
 def manual_seed(seed: int) -> None:
     """Seeds pyzen's generator, which CUDA tensors draw from too."""
     from ..random import manual_seed as seed_all

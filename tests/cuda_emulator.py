@@ -1,0 +1,277 @@
+"""A NumPy stand-in for the kernel entry points of `pyzen._cuda`, for tests only.
+
+It has the module's Python-visible contract (the Array type with views into a flat
+buffer, the same function names, argument order and validation of shapes and dtypes),
+with each kernel written as the plainest NumPy expression. Swapped in for `_cuda`, it
+lets the CUDA backend's Python layer (pyzen/backend/cuda*.py: views, broadcasting,
+promotion, indexing, reductions, autograd through device tensors) run on any machine,
+so that the GPU session finds only kernel bugs. It says nothing about the kernels.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+_DTYPES = ("float32", "float64", "int64", "bool")
+_live: dict = {}  # buffer id -> bytes, for memory_allocated
+
+
+class _Buffer:
+    def __init__(self, n: int, dtype: str) -> None:
+        self.data = np.zeros(max(n, 0), dtype)
+        _live[id(self)] = self.data.nbytes
+
+    def __del__(self) -> None:
+        _live.pop(id(self), None)
+
+
+class Array:
+    def __init__(self, buf: _Buffer, shape, strides, offset: int) -> None:
+        self._buf, self.shape, self.strides, self.offset = buf, tuple(shape), tuple(strides), offset
+        self.dtype = buf.data.dtype.name
+
+    ndim = property(lambda self: len(self.shape))
+    size = property(lambda self: math.prod(self.shape))
+    buffer_id = property(lambda self: id(self._buf))
+    buffer_elements = property(lambda self: self._buf.data.size)
+
+    @property
+    def np(self) -> np.ndarray:
+        d = self._buf.data
+        if self.size == 0:
+            return np.zeros(self.shape, d.dtype)
+        return as_strided(d[self.offset :], self.shape, [s * d.itemsize for s in self.strides], writeable=True)
+
+    def is_contiguous(self) -> bool:
+        expected = 1
+        for s, st in zip(reversed(self.shape), reversed(self.strides)):
+            if s != 1 and st != expected and self.size:
+                return False
+            expected *= s
+        return True
+
+    def view(self, shape, strides, offset) -> "Array":
+        if len(shape) != len(strides) or any(s < 0 for s in shape):
+            raise ValueError("view: bad shape or strides")
+        if math.prod(shape):
+            reach = [(s - 1) * st for s, st in zip(shape, strides)]
+            lo = offset + sum(r for r in reach if r < 0)
+            hi = offset + sum(r for r in reach if r > 0)
+            if lo < 0 or hi >= self._buf.data.size:
+                raise ValueError(f"view: view reaches elements {lo}..{hi} of a buffer holding {self._buf.data.size}")
+        return Array(self._buf, shape, strides, offset)
+
+
+def _contiguous(shape):
+    strides, n = [], 1
+    for s in reversed(shape):
+        strides.insert(0, n)
+        n *= s
+    return strides
+
+
+def empty(shape, dtype: str) -> Array:
+    if dtype not in _DTYPES:
+        raise TypeError(f"empty: unsupported dtype '{dtype}'")
+    return Array(_Buffer(math.prod(shape), dtype), shape, _contiguous(shape), 0)
+
+
+def from_numpy(a) -> Array:
+    a = np.asarray(a, order="C")
+    out = empty(a.shape, a.dtype.name)
+    out.np[...] = a
+    return out
+
+
+def to_numpy(a: Array) -> np.ndarray:
+    return np.array(a.np, copy=True)
+
+
+def _same(a: Array, shape, what: str) -> None:
+    if tuple(a.shape) != tuple(shape):
+        raise ValueError(f"{what} has shape {a.shape}, expected {tuple(shape)}")
+
+
+def fill(out: Array, value) -> None:
+    out.np[...] = value
+
+
+def iota(out: Array, start: float, step: float) -> None:
+    out.np[...] = (start + step * np.arange(out.size, dtype=np.float64)).reshape(out.shape).astype(out.dtype)
+
+
+def copy(out: Array, src: Array) -> None:
+    _same(src, out.shape, "copy: src")
+    out.np[...] = src.np
+
+
+_UNARY = {
+    "negative": np.negative, "absolute": np.abs, "sign": np.sign, "exp": np.exp, "log": np.log, "sqrt": np.sqrt,
+    "sin": np.sin, "cos": np.cos, "tanh": np.tanh, "sigmoid": lambda x: 0.5 * (1 + np.tanh(0.5 * x)),
+    "gelu": lambda x: 0.5 * x * (1 + _erf(x / math.sqrt(2))),
+    "gelu_tanh": lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))),
+    "logical_not": np.logical_not, "isfinite": np.isfinite,
+}
+
+
+def unary(op: str, out: Array, x: Array) -> None:
+    _same(x, out.shape, f"{op}: x")
+    want = "bool" if op in ("logical_not", "isfinite") else x.dtype
+    if out.dtype != want:
+        raise TypeError(f"{op}: out must be {want}")
+    if op not in ("negative", "absolute", "sign", "logical_not", "isfinite") and x.dtype not in ("float32", "float64"):
+        raise TypeError(f"{op}: x must be float")
+    with np.errstate(all="ignore"):
+        out.np[...] = _UNARY[op](x.np)
+
+
+def _gelu_backward(g, x):
+    return g * (0.5 * (1 + _erf(x / math.sqrt(2))) + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi))
+
+
+def _gelu_tanh_backward(g, x):
+    c = math.sqrt(2 / math.pi)
+    t = np.tanh(c * (x + 0.044715 * x**3))
+    return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x))
+
+
+_BINARY = {
+    "add": np.add, "subtract": np.subtract, "multiply": np.multiply, "true_divide": np.true_divide,
+    "power": np.power, "maximum": np.maximum, "minimum": np.minimum, "gelu_backward": _gelu_backward,
+    "gelu_tanh_backward": _gelu_tanh_backward, "equal": np.equal, "not_equal": np.not_equal, "less": np.less,
+    "less_equal": np.less_equal, "greater": np.greater, "greater_equal": np.greater_equal,
+    "logical_and": np.logical_and, "logical_or": np.logical_or, "logical_xor": np.logical_xor,
+}
+_COMPARE = ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_and", "logical_or", "logical_xor")
+
+
+def binary(op: str, out: Array, a: Array, b: Array) -> None:
+    _same(a, out.shape, f"{op}: a")
+    _same(b, out.shape, f"{op}: b")
+    if a.dtype != b.dtype or out.dtype != ("bool" if op in _COMPARE else a.dtype):
+        raise TypeError(f"{op}: dtypes {a.dtype}, {b.dtype} -> {out.dtype}")
+    with np.errstate(all="ignore"):
+        r = _BINARY[op](a.np, b.np)
+    out.np[...] = r.astype(out.dtype) if a.dtype == "bool" and op not in _COMPARE else r
+
+
+def where(out: Array, cond: Array, a: Array, b: Array) -> None:
+    for v, n in ((cond, "cond"), (a, "a"), (b, "b")):
+        _same(v, out.shape, f"where: {n}")
+    if cond.dtype != "bool" or a.dtype != out.dtype or b.dtype != out.dtype:
+        raise TypeError("where: dtypes")
+    out.np[...] = np.where(cond.np, a.np, b.np)
+
+
+def reduce(op: str, out: Array, x: Array, nreduce: int) -> None:
+    kept = x.shape[: x.ndim - nreduce]
+    _same(out, kept, f"{op}: out")
+    v = np.reshape(x.np, kept + (math.prod(x.shape[len(kept):]),))
+    with np.errstate(all="ignore"):
+        r = {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min, "argmax": np.argmax, "argmin": np.argmin}[op](v, axis=-1)
+    if out.dtype != ("int64" if op.startswith("arg") else x.dtype):
+        raise TypeError(f"{op}: out dtype {out.dtype}")
+    out.np[...] = r
+
+
+def cumulative(op: str, out: Array, x: Array) -> None:
+    _same(out, x.shape, f"{op}: out")
+    out.np[...] = (np.cumsum if op == "cumsum" else np.cumprod)(x.np, axis=-1)
+
+
+def softmax(out: Array, x: Array, log: bool) -> None:
+    if not x.is_contiguous():
+        raise ValueError("softmax: x must be contiguous")
+    v = x.np
+    m = np.max(v, axis=-1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    with np.errstate(all="ignore"):
+        s = np.sum(np.exp(v - m), axis=-1, keepdims=True)
+        out.np[...] = v - m - np.log(s) if log else np.exp(v - m) / s
+
+
+def softmax_backward(dx: Array, g: Array, y: Array, log: bool) -> None:
+    gv, yv = g.np, y.np
+    if log:
+        dx.np[...] = gv - np.exp(yv) * gv.sum(-1, keepdims=True)
+    else:
+        dx.np[...] = yv * (gv - (gv * yv).sum(-1, keepdims=True))
+
+
+def take(out: Array, x: Array, index: Array, axis: int) -> None:
+    if index.dtype != "int64" or index.ndim != 1:
+        raise TypeError("take: index must be 1-D int64")
+    out.np[...] = np.take(x.np, index.np, axis=axis)
+
+
+def gather(out: Array, x: Array, index: Array, axis: int) -> None:
+    _same(out, index.shape, "gather: out")
+    grids = list(np.ix_(*[np.arange(s) for s in index.shape]))
+    grids[axis] = index.np % x.shape[axis]
+    out.np[...] = x.np[tuple(grids)]
+
+
+def scatter(out: Array, index: Array, values: Array, axis: int, accumulate: bool) -> None:
+    _same(values, index.shape, "scatter: values")
+    if values.dtype != out.dtype or index.dtype != "int64":
+        raise TypeError("scatter: dtypes")
+    grids = list(np.ix_(*[np.arange(s) for s in index.shape]))
+    grids[axis] = index.np % out.shape[axis]
+    target = out.np
+    if accumulate:
+        np.add.at(target, tuple(grids), values.np)
+    else:
+        target[tuple(grids)] = values.np
+
+
+def _rng(seed: int, offset: int) -> np.random.Generator:
+    return np.random.default_rng([seed, offset])
+
+
+def random_uniform(out: Array, seed: int, offset: int) -> None:
+    out.np[...] = _rng(seed, offset).random(out.shape)
+
+
+def random_normal(out: Array, seed: int, offset: int) -> None:
+    out.np[...] = _rng(seed, offset).standard_normal(out.shape)
+
+
+def random_int(out: Array, low: int, high: int, seed: int, offset: int) -> None:
+    out.np[...] = _rng(seed, offset).integers(low, high, out.shape)
+
+
+def matmul(out: Array, a: Array, b: Array) -> None:
+    if a.ndim != b.ndim or a.shape[:-2] != b.shape[:-2] or a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape}")
+    _same(out, a.shape[:-1] + b.shape[-1:], "matmul: out")
+    out.np[...] = np.matmul(a.np, b.np)
+
+
+def memory_allocated() -> int:
+    return sum(_live.values())
+
+
+memory_reserved = memory_allocated
+
+
+def empty_cache() -> None:
+    pass
+
+
+def synchronize() -> None:
+    pass
+
+
+def status() -> str:
+    return "ok"
+
+
+def device_count() -> int:
+    return 1
+
+
+def device_name(i: int) -> str:
+    return "NumPy emulator"
