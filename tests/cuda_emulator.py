@@ -10,6 +10,7 @@ so that the GPU session finds only kernel bugs. It says nothing about the kernel
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -275,3 +276,14 @@ def device_count() -> int:
 
 def device_name(i: int) -> str:
     return "NumPy emulator"
+
+
+def use(monkeypatch) -> None:
+    """Route pyzen's CUDA backend to this emulator for one test (pytest's monkeypatch)."""
+    import pyzen
+    from pyzen.backend import cuda as cuda_backend
+    from pyzen.backend import cuda_array
+
+    monkeypatch.setattr(pyzen.cuda, "_probe", lambda: (sys.modules[__name__], None))
+    monkeypatch.setattr(cuda_backend, "_cuda", sys.modules[__name__])
+    monkeypatch.setattr(cuda_array, "_cuda", sys.modules[__name__])

@@ -36,15 +36,9 @@ def device(request, monkeypatch):
     if request.param == "gpu":
         if not pyzen.cuda.is_available():
             pytest.skip(pyzen.cuda.unavailable_reason())
-        return "cuda"
-    try:
-        from pyzen.backend import cuda as cuda_backend
-        from pyzen.backend import cuda_array
-    except ImportError as e:  # pyzen was built without the CUDA module
-        pytest.skip(f"pyzen._cuda is not built: {e}")
-    monkeypatch.setattr(pyzen.cuda, "_probe", lambda: (cuda_emulator, None))
-    monkeypatch.setattr(cuda_backend, "_cuda", cuda_emulator)
-    monkeypatch.setattr(cuda_array, "_cuda", cuda_emulator)
+    else:
+        pytest.importorskip("pyzen._cuda", reason="pyzen was built without the CUDA module")
+        cuda_emulator.use(monkeypatch)
     return "cuda"
 
 

@@ -1,0 +1,326 @@
+"""The CUDA kernels one by one against NumPy float64: matmul over shapes and layouts that
+stress the SGEMM tile edges, reductions (nan, ties, determinism), fused softmax,
+indexing and scatter-add, random numbers, transfers, the caching allocator, and a small
+training run on the device.
+
+Like test_cuda_ops.py, each test runs on the real GPU ("gpu", skipped without one) and on
+the NumPy emulator of pyzen._cuda ("emulated", which checks these tests and the Python
+layer everywhere). Tests of kernel-only behaviour (bitwise determinism, the allocator,
+out-of-range indices) are GPU-only.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pyzen
+from conftest import assert_np_close, to_np
+
+import cuda_emulator
+
+
+@pytest.fixture(params=["gpu", "emulated"])
+def device(request, monkeypatch):
+    if request.param == "gpu":
+        if not pyzen.cuda.is_available():
+            pytest.skip(pyzen.cuda.unavailable_reason())
+    else:
+        pytest.importorskip("pyzen._cuda", reason="pyzen was built without the CUDA module")
+        cuda_emulator.use(monkeypatch)
+    return request.param
+
+
+gpu_only = pytest.mark.skipif(not pyzen.cuda.is_available(), reason=pyzen.cuda.unavailable_reason() or "")
+
+
+def cuda(a, dtype=None):
+    a = np.asarray(a)
+    return pyzen.tensor(a, dtype=dtype, device="cuda")
+
+
+def be():
+    from pyzen.backend import cuda as cuda_backend
+
+    return cuda_backend
+
+
+# ---- transfers ----
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.bool_])
+def test_round_trip_every_dtype_and_host_layout(device, dtype, rng):
+    base = (rng.standard_normal((5, 6)) * 10).astype(dtype)
+    for host in (base, base[::2, 1::3], base.T, np.asarray(base[1, 2]), base[:0]):
+        t = pyzen.tensor(host, device="cuda")
+        assert t.device.type == "cuda" and t.shape == host.shape
+        back = t.cpu()
+        assert back.device.type == "cpu"
+        np.testing.assert_array_equal(back.numpy(), host)
+        np.testing.assert_array_equal(t.numpy(), host)
+
+
+def test_gradient_flows_back_through_to(device, rng):
+    a = rng.standard_normal((3, 4))
+    x = pyzen.tensor(a, dtype=pyzen.float64, requires_grad=True)
+    y = (x.to("cuda") * 3.0).sum()
+    y.backward()
+    assert x.grad.device.type == "cpu"
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((3, 4), 3.0))
+
+
+def test_views_share_device_memory(device):
+    x = cuda(np.arange(12.0).reshape(3, 4))
+    v = x[1:, ::2]
+    assert not v.is_contiguous()
+    x.add_(1.0)  # an in-place update of the base shows through the view
+    np.testing.assert_array_equal(v.numpy(), np.arange(1.0, 13.0).reshape(3, 4)[1:, ::2])
+    np.testing.assert_array_equal(x.T.contiguous().numpy(), x.numpy().T)
+    np.testing.assert_array_equal(x.flip(1).numpy(), x.numpy()[:, ::-1])
+
+
+# ---- matmul ----
+SHAPES = [(1, 1, 1), (1, 5, 3), (7, 1, 9), (3, 4, 1), (127, 129, 130), (128, 128, 8), (129, 257, 31), (64, 300, 4),
+          (200, 136, 520)]
+
+
+@pytest.mark.parametrize("mnk", SHAPES, ids=[f"{m}x{n}x{k}" for m, n, k in SHAPES])
+@pytest.mark.parametrize("ta", [False, True], ids=["a", "aT"])
+@pytest.mark.parametrize("tb", [False, True], ids=["b", "bT"])
+def test_sgemm_shapes_and_layouts(device, rng, mnk, ta, tb):
+    m, n, k = mnk
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
+    A, B = cuda(a), cuda(b)
+    A, B = (A.T if ta else A), (B.T if tb else B)
+    a64, b64 = (a.T if ta else a).astype(np.float64), (b.T if tb else b).astype(np.float64)
+    out = A @ B
+    assert out.dtype == pyzen.float32 and out.shape == (m, n)
+    assert_np_close(to_np(out), a64 @ b64, 1e-4, 1e-4 * np.sqrt(k), what=f"sgemm {mnk} ta={ta} tb={tb}")
+
+
+def test_sgemm_unaligned_and_strided_operands(device, rng):
+    a = rng.standard_normal((70, 131)).astype(np.float32)
+    b = rng.standard_normal((133, 66)).astype(np.float32)
+    A, B = cuda(a)[:, 1:130], cuda(b)[2:131, ::2]  # base off 16-byte alignment, odd strides
+    out = A @ B
+    assert_np_close(to_np(out), a[:, 1:130].astype(np.float64) @ b[2:131, ::2], 1e-4, 1e-3, what="unaligned")
+
+
+def test_matmul_batched_with_broadcast_and_other_dtypes(device, rng):
+    a = rng.standard_normal((2, 1, 33, 17))
+    b = rng.standard_normal((1, 3, 17, 65))
+    for dtype, rtol in ((pyzen.float32, 1e-4), (pyzen.float64, 1e-12)):
+        out = cuda(a, dtype) @ cuda(b, dtype)
+        assert out.shape == (2, 3, 33, 65)
+        assert_np_close(to_np(out), a @ b, rtol, rtol, what=f"batched {dtype}")
+    ai, bi = rng.integers(-5, 5, (4, 9, 7)), rng.integers(-5, 5, (4, 7, 3))
+    np.testing.assert_array_equal(to_np(cuda(ai) @ cuda(bi)), ai @ bi)
+
+
+def test_matmul_empty_inner_dim_gives_zeros(device):
+    out = pyzen.zeros(3, 0, device="cuda") @ pyzen.zeros(0, 4, device="cuda")
+    np.testing.assert_array_equal(to_np(out), np.zeros((3, 4)))
+    assert (pyzen.zeros(0, 5, device="cuda") @ pyzen.zeros(5, 2, device="cuda")).shape == (0, 2)
+
+
+@gpu_only
+def test_sgemm_large_square(rng):
+    a = rng.standard_normal((1024, 1024)).astype(np.float32)
+    b = rng.standard_normal((1024, 1024)).astype(np.float32)
+    assert_np_close(to_np(cuda(a) @ cuda(b)), a.astype(np.float64) @ b, 1e-3, 1e-3, what="1024^3")
+
+
+# ---- reductions ----
+def test_reductions_over_axes_and_layouts(device, rng):
+    a = rng.standard_normal((6, 5, 7))
+    x = cuda(a)
+    for view, ref in ((x, a), (x.transpose(0, 2), a.transpose(2, 1, 0)), (x[:, ::2], a[:, ::2])):
+        for dim in (None, 0, 1, 2, (0, 2), -1):
+            assert_np_close(to_np(view.sum(dim) if dim is not None else view.sum()), ref.sum(axis=dim), 1e-10, 1e-12)
+        assert_np_close(to_np(view.amax(1)), ref.max(axis=1), 0, 0)
+        np.testing.assert_array_equal(to_np(view.argmax(2)), ref.argmax(axis=2))
+        np.testing.assert_array_equal(to_np(view.argmin(0)), ref.argmin(axis=0))
+        assert_np_close(to_np(view.var(1)), ref.var(axis=1, ddof=1), 1e-10, 1e-12)
+
+
+def test_argmax_ties_and_nan_follow_numpy(device):
+    a = np.array([[1.0, 3.0, 3.0, 0.0], [np.nan, 1.0, np.nan, 5.0], [-np.inf, -np.inf, -np.inf, -np.inf]])
+    x = cuda(a)
+    np.testing.assert_array_equal(to_np(x.argmax(1)), a.argmax(axis=1))
+    np.testing.assert_array_equal(to_np(x.argmin(1)), a.argmin(axis=1))
+    got = to_np(x.amax(1))
+    assert got[0] == 3.0 and np.isnan(got[1]) and got[2] == -np.inf
+
+
+def test_large_reduction(device, rng):
+    a = rng.standard_normal(1 << 20)
+    assert_np_close(to_np(cuda(a).sum()), a.sum(), 1e-9, 1e-9)
+    b = rng.standard_normal((1000, 1000)).astype(np.float32)
+    assert_np_close(to_np(cuda(b).sum(1)), b.astype(np.float64).sum(1), 1e-4, 1e-4)
+
+
+@gpu_only
+def test_reductions_are_bitwise_deterministic(rng):
+    x = cuda(rng.standard_normal((512, 4099)).astype(np.float32))
+    first = [to_np(x.sum()), to_np(x.sum(1)), to_np(x.softmax(-1))]
+    for _ in range(3):
+        again = [to_np(x.sum()), to_np(x.sum(1)), to_np(x.softmax(-1))]
+        for f, a in zip(first, again):
+            np.testing.assert_array_equal(f, a)
+
+
+def test_cumulative(device, rng):
+    a = rng.standard_normal((4, 6))
+    for dim in (0, 1):
+        assert_np_close(to_np(cuda(a).cumsum(dim)), np.cumsum(a, axis=dim), 1e-12, 1e-12)
+    assert_np_close(to_np(cuda(a).prod(1)), np.prod(a, axis=1), 1e-12, 1e-14)
+
+
+# ---- fused softmax ----
+@pytest.mark.parametrize("shape,axis", [((3, 7), -1), ((2, 5, 1000), -1), ((4, 6), 0), ((1, 1), -1)])
+def test_fused_softmax_forward_and_backward(device, rng, shape, axis):
+    a = rng.standard_normal(shape) * 3
+    if shape[axis] > 1:
+        a[(0,) * len(shape)] = -np.inf  # a masked entry: exact 0 in softmax
+    g = rng.standard_normal(shape)
+    m = a.max(axis=axis, keepdims=True)
+    e = np.exp(a - m)
+    ref = e / e.sum(axis=axis, keepdims=True)
+    log_ref = a - m - np.log(e.sum(axis=axis, keepdims=True))
+    x = cuda(a)._data
+    bk = be()
+    assert_np_close(bk.to_numpy(bk.softmax(x, axis)), ref, 1e-12, 1e-14, what="softmax")
+    assert_np_close(bk.to_numpy(bk.log_softmax(x, axis)), log_ref, 1e-12, 1e-14, what="log_softmax")
+    y, ly, gd = bk.softmax(x, axis), bk.log_softmax(x, axis), cuda(g)._data
+    from pyzen.backend import cuda_array
+
+    dx = cuda_array.softmax_backward_last(gd, y, axis, False)
+    assert_np_close(bk.to_numpy(dx), ref * (g - (g * ref).sum(axis=axis, keepdims=True)), 1e-12, 1e-14)
+    dlx = cuda_array.softmax_backward_last(gd, ly, axis, True)
+    assert_np_close(bk.to_numpy(dlx), g - ref * g.sum(axis=axis, keepdims=True), 1e-12, 1e-14)
+    f32 = bk.softmax(cuda(a, pyzen.float32)._data, axis)
+    assert_np_close(bk.to_numpy(f32), ref, 1e-5, 1e-6, what="softmax float32")
+
+
+# ---- indexing ----
+def test_index_select_gather_and_scatter_add(device, rng):
+    a = rng.standard_normal((5, 4))
+    idx = np.array([4, 0, 0, 2, 4, 4])
+    x = cuda(a, pyzen.float64).requires_grad_()
+    out = pyzen.index_select(x, 0, cuda(idx))
+    assert_np_close(to_np(out), a[idx], 0, 0)
+    w = rng.standard_normal(out.shape)
+    (out * cuda(w)).sum().backward()
+    expected = np.zeros_like(a)
+    np.add.at(expected, idx, w)
+    assert_np_close(to_np(x.grad), expected, 1e-12, 1e-14, what="index_select backward (repeated rows)")
+    gidx = rng.integers(0, 4, (5, 7))
+    x.grad = None
+    g = pyzen.gather(x, 1, cuda(gidx))
+    assert_np_close(to_np(g), np.take_along_axis(a, gidx, 1), 0, 0)
+    w2 = rng.standard_normal(g.shape)
+    (g * cuda(w2)).sum().backward()
+    expected = np.zeros_like(a)
+    np.add.at(expected, (np.arange(5)[:, None], gidx), w2)
+    assert_np_close(to_np(x.grad), expected, 1e-12, 1e-14, what="gather backward")
+
+
+def test_embedding_rows_and_padding(device, rng):
+    w = rng.standard_normal((10, 3))
+    ids = np.array([[1, 0, 9], [1, 1, 3]])
+    weight = cuda(w, pyzen.float64).requires_grad_()
+    out = pyzen.embedding(cuda(ids), weight, padding_idx=0)
+    assert_np_close(to_np(out), w[ids], 0, 0)
+    out.sum().backward()
+    counts = np.bincount(ids.ravel(), minlength=10).astype(np.float64)
+    counts[0] = 0
+    assert_np_close(to_np(weight.grad), np.repeat(counts[:, None], 3, 1), 0, 0)
+
+
+def test_setitem_and_masks(device, rng):
+    a = rng.standard_normal((4, 6))
+    x = cuda(a)
+    x[1:, ::2] = 7.0
+    x[0] = cuda(np.arange(6.0))
+    ref = a.copy()
+    ref[1:, ::2] = 7.0
+    ref[0] = np.arange(6.0)
+    np.testing.assert_array_equal(x.numpy(), ref)
+    mask = np.array([True, False, True, True])
+    np.testing.assert_array_equal(x[cuda(mask)].numpy(), ref[mask])
+    np.testing.assert_array_equal(x[:, [5, 0, 5]].numpy(), ref[:, [5, 0, 5]])
+
+
+@gpu_only
+def test_out_of_range_index_never_touches_memory_outside():
+    from pyzen.backend import cuda_array
+
+    x = cuda(np.arange(4.0))._data
+    bad = cuda_array.from_numpy(np.array([0, 100, -100, 3]))
+    np.testing.assert_array_equal(cuda_array.to_numpy(cuda_array.take(x, bad, 0)), [0.0, 0.0, 0.0, 3.0])
+    pyzen.cuda.synchronize()  # no sticky launch error
+
+
+# ---- random ----
+def test_random_is_reproducible_from_manual_seed(device):
+    pyzen.manual_seed(7)
+    a, b = pyzen.rand(1000, device="cuda").numpy(), pyzen.randn(1000, device="cuda", dtype=pyzen.float64).numpy()
+    pyzen.manual_seed(7)
+    np.testing.assert_array_equal(pyzen.rand(1000, device="cuda").numpy(), a)
+    np.testing.assert_array_equal(pyzen.randn(1000, device="cuda", dtype=pyzen.float64).numpy(), b)
+    assert not np.array_equal(pyzen.rand(1000, device="cuda").numpy(), a)
+
+
+@pytest.mark.parametrize("dtype", [pyzen.float32, pyzen.float64])
+def test_random_distributions(device, dtype):
+    n = 1 << 20
+    u = pyzen.rand(n, device="cuda", dtype=dtype).numpy().astype(np.float64)
+    assert u.min() >= 0 and u.max() < 1
+    assert abs(u.mean() - 0.5) < 5 * np.sqrt(1 / 12 / n)
+    z = pyzen.randn(n + 3, device="cuda", dtype=dtype).numpy().astype(np.float64)  # odd size: tail elements
+    assert np.isfinite(z).all()
+    assert abs(z.mean()) < 5 / np.sqrt(n) and abs(z.std() - 1) < 5 / np.sqrt(2 * n)
+    r = pyzen.randint(-3, 4, (n,), device="cuda").numpy()
+    assert r.min() == -3 and r.max() == 3
+    assert np.abs(np.bincount(r + 3) / n - 1 / 7).max() < 5 * np.sqrt(1 / 7 / n)
+
+
+# ---- the caching allocator ----
+@gpu_only
+def test_allocator_reuses_freed_blocks_and_empties_its_cache():
+    pyzen.cuda.synchronize()
+    base_alloc, base_reserved = pyzen.cuda.memory_allocated(), pyzen.cuda.memory_reserved()
+    x = pyzen.empty(1 << 20, device="cuda")  # 4 MiB
+    assert pyzen.cuda.memory_allocated() - base_alloc >= 4 << 20
+    reserved = pyzen.cuda.memory_reserved()
+    del x
+    assert pyzen.cuda.memory_allocated() == base_alloc
+    assert pyzen.cuda.memory_reserved() == reserved  # cached, not freed
+    y = pyzen.empty(1 << 20, device="cuda")
+    assert pyzen.cuda.memory_reserved() == reserved  # the cached block came back
+    del y
+    pyzen.cuda.empty_cache()
+    assert pyzen.cuda.memory_reserved() <= base_reserved
+
+
+@gpu_only
+def test_device_queries():
+    assert pyzen.cuda.device_count() >= 1
+    assert pyzen.cuda.get_device_name(0)
+    assert cuda(np.ones(2)).device == pyzen.device("cuda:0")
+
+
+# ---- end to end ----
+def test_small_training_run_on_the_device(device, rng):
+    """Least squares by gradient descent on the device: the loss falls to the noise floor
+    that np.linalg.lstsq gives for the same data."""
+    xs = rng.standard_normal((256, 8))
+    ys = xs @ rng.standard_normal((8, 1)) + 0.01 * rng.standard_normal((256, 1))
+    floor = np.mean((xs @ np.linalg.lstsq(xs, ys, rcond=None)[0] - ys) ** 2)
+    X, Y = cuda(xs, pyzen.float32), cuda(ys, pyzen.float32)
+    w = pyzen.zeros(8, 1, device="cuda", requires_grad=True)
+    for _ in range(300):
+        loss = ((X @ w - Y) ** 2).mean()
+        w.grad = None
+        loss.backward()
+        with pyzen.no_grad():
+            w -= 0.1 * w.grad
+    assert float(loss) < floor * 1.05 + 1e-6
