@@ -208,7 +208,8 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.matmul(a, b)
     batch = a.shape[:-2]
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
-    out = _C.matmul(a.reshape((-1, m, k)) if batch else a[None], b.reshape((-1, k, n)) if batch else b[None])
+    nb = math.prod(batch)  # not -1: NumPy cannot infer it when a size is 0
+    out = _C.matmul(a.reshape((nb, m, k)), b.reshape((nb, k, n)))
     return out.reshape(batch + (m, n))
 
 
