@@ -238,14 +238,16 @@ def setitem(x: CudaArray, index: Any, value: Any) -> None:
     ca.setitem(x, index, value)
 
 
-# ---- fused training ops: the CUDA kernels arrive with the CUDA training-kernels issue ----
-layer_norm_forward = _missing("layer_norm_forward")
-layer_norm_backward = _missing("layer_norm_backward")
-attention_forward = _missing("attention_forward")
-attention_backward = _missing("attention_backward")
-cross_entropy_forward = _missing("cross_entropy_forward")
-cross_entropy_backward = _missing("cross_entropy_backward")
-adamw_step = _missing("adamw_step")
+# ---- fused training ops: composed from the generic kernels (cuda_fused.py) ----
+from .cuda_fused import (  # noqa: E402,F401
+    adamw_step,
+    attention_backward,
+    attention_forward,
+    cross_entropy_backward,
+    cross_entropy_forward,
+    layer_norm_backward,
+    layer_norm_forward,
+)
 
 
 # ---- random: Philox on the device, keyed from pyzen's generator ----
