@@ -189,8 +189,9 @@ void backward_rows(const LayerNormBackwardArgs<T>& a, int64_t r0, int64_t r1, T*
     // |mean| eps / 2 that xhat magnifies by rstd (3% at mean 1e4, std 1e-3 in float32).
     // Where |mean| > 8 std (more than 4 ulps lost), recompute the mean as the forward does:
     // x[0] + mean(x - x[0]), both parts precise in T. One more pass, over such rows only.
+    // An empty row has no x[0] (a caller's finite mean and rstd for it read past the end).
     T shift = a.mean[r], mu = 0;
-    if (std::abs(double(shift)) * double(rs) > 8) {
+    if (C > 0 && std::abs(double(shift)) * double(rs) > 8) {
       const T x0 = x[0];
       shift = x0;
       mu = T(row_sum(x, C, [x0](auto v) { return v - x0; }) / double(C));
