@@ -25,9 +25,21 @@ BUILD=$WORK/build
 STAGE=$WORK/stage
 LOG=$WORK/pytest.log
 
+# sanitize_cases.py (next to this script): edge shapes that only mean something here.
 TESTS=(tests/test_matmul.py tests/test_attention.py tests/test_layer_norm.py
-       tests/test_cross_entropy.py tests/test_adamw.py tests/test_ops.py)
-[[ -f $ROOT/tests/test_fuzz_native.py ]] && TESTS+=(tests/test_fuzz_native.py)
+       tests/test_cross_entropy.py tests/test_adamw.py tests/test_ops.py sanitize_cases.py)
+# Tests that cannot run under ASan. The fuzz loop's child process limits its address space
+# (RLIMIT_AS, 6 GiB) below ASan's shadow mapping, so its first mmap fails. ASan's throwing
+# operator new aborts on a failed allocation, even with allocator_may_return_null=1, where
+# the real one throws std::bad_alloc, which a huge attention batch must turn into MemoryError.
+DESELECT=()
+if [[ -f $ROOT/tests/test_fuzz_native.py ]]; then
+  TESTS+=(tests/test_fuzz_native.py)
+  DESELECT+=(--deselect tests/test_fuzz_native.py::test_random_calls_in_a_child_process)
+  for id in attention_batch attention_empty attention_scratch; do
+    DESELECT+=(--deselect "tests/test_fuzz_native.py::test_huge_logical_shapes_raise_naming_the_op[$id]")
+  done
+fi
 
 pybind11_dir=${pybind11_DIR:-$("$PYTHON" -m pybind11 --cmakedir 2>/dev/null ||
                                python3 -m pybind11 --cmakedir 2>/dev/null || true)}
@@ -46,7 +58,7 @@ cmake --build "$BUILD"
 # from the source tree (python -m pytest puts the working directory first on sys.path).
 rm -rf "$STAGE"
 mkdir -p "$STAGE"
-cp -r "$ROOT/pyzen" "$ROOT/tests" "$ROOT/pyproject.toml" "$STAGE/"
+cp -r "$ROOT/pyzen" "$ROOT/tests" "$ROOT/pyproject.toml" "$ROOT/tools/sanitize_cases.py" "$STAGE/"
 find "$STAGE" \( -name '__pycache__' -o -name '*.so' \) -prune -exec rm -rf {} +
 cp "$BUILD"/_C*.so "$STAGE/pyzen/"
 
@@ -55,9 +67,12 @@ cp "$BUILD"/_C*.so "$STAGE/pyzen/"
 export LD_PRELOAD="$("$CXX" -print-file-name=libasan.so) $("$CXX" -print-file-name=libubsan.so)"
 # detect_leaks=0: CPython keeps interned objects, module state and arenas alive at exit on
 # purpose, so LeakSanitizer would bury any kernel leak under thousands of interpreter ones.
+# allocator_may_return_null=1: a request beyond ASan's 1 TiB limit fails as it does without
+# ASan (NULL from malloc, std::bad_alloc from new) instead of aborting, so the tests that
+# expect a MemoryError for huge shapes still test that.
 # abort_on_error: the abort lets pytest's faulthandler print which test was running (ASan
 # disables core dumps itself).
-export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1"
+export ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:halt_on_error=1:abort_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:abort_on_error=1"
 # The thread-count tests set their own counts; 2 makes every other kernel test run its
 # OpenMP path too, even on a one-core machine.
@@ -76,7 +91,7 @@ EOF
 # mid-test (with fd capture it would be lost with the capture file). log_path is no way
 # out: with ASan loaded, GCC 12's UBSan ignores UBSAN_OPTIONS=log_path and writes to stderr.
 status=0
-PYTHONPATH=$STAGE "$PYTHON" -m pytest -q -p no:cacheprovider --capture=sys "${TESTS[@]}" "$@" \
+PYTHONPATH=$STAGE "$PYTHON" -m pytest -q -p no:cacheprovider --capture=sys "${TESTS[@]}" "${DESELECT[@]}" "$@" \
   2>&1 | tee "$LOG" || status=$?
 
 if grep -qE 'runtime error:|ERROR: [A-Za-z]+Sanitizer|SUMMARY: [A-Za-z]+Sanitizer' "$LOG"; then
