@@ -8,7 +8,9 @@ from .._tensor import Tensor
 from .engine import run_backward
 from .function import Function
 from .gradcheck import GradcheckError, gradcheck
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import (
+    detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad, set_detect_anomaly, set_grad_enabled,
+)
 
 
 def _roots(outputs: Any, grad_outputs: Any, op: str) -> tuple[list, list]:
@@ -59,6 +61,6 @@ def grad(
 
 
 __all__ = [
-    "Function", "GradcheckError", "backward", "enable_grad", "grad", "gradcheck", "is_grad_enabled",
-    "no_grad", "set_grad_enabled",
+    "Function", "GradcheckError", "backward", "detect_anomaly", "enable_grad", "grad", "gradcheck",
+    "is_anomaly_enabled", "is_grad_enabled", "no_grad", "set_detect_anomaly", "set_grad_enabled",
 ]

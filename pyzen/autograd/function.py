@@ -4,6 +4,8 @@ Applying a Function records a node (the Function instance itself, which is also 
 its forward and backward see). A node keeps one edge per positional input: where that
 input's gradient goes (the node that produced it, or the leaf tensor itself), with the
 input's shape and dtype so the engine can reduce a broadcast gradient back to that shape.
+It also keeps its call site: the first frame of the user's code that created it, so that an
+error in its backward can point at the line of the forward that made it.
 
 Two flavours share this class:
 - user Functions (PyTorch's API): forward and backward take and return Tensors;
@@ -12,6 +14,8 @@ Two flavours share this class:
 """
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from .. import backend
@@ -32,6 +36,7 @@ class Function:
     _saved_versions: tuple = ()
     _freed = False
     _retained: dict | None = None
+    _site: tuple | None = None  # (filename, lineno, function) of the user code that made it
 
     @staticmethod
     def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
@@ -78,6 +83,7 @@ class Function:
                 return out
             outputs = tuple(_claim_output(o, ctx, i, args) for i, o in enumerate(outputs))
             result = outputs if isinstance(out, tuple) else outputs[0]
+        ctx._site = _user_site()
         ctx.edges = tuple(_edge(a) if n else None for a, n in zip(args, needs))
         ctx.n_outputs = len(outputs)
         if not cls._raw:  # a user Function's unused outputs get zero gradients of this form
@@ -89,6 +95,32 @@ class Function:
         if self._saved:
             self._freed = True
         self._saved = None
+
+
+# Frames in these files are pyzen's own; the examples are user code written with pyzen.
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(__file__)) + os.sep
+_EXAMPLES_DIR = os.path.join(_PACKAGE_DIR, "examples") + os.sep
+
+
+def _user_site() -> tuple | None:
+    """(filename, lineno, function) of the innermost frame outside pyzen. Plain values, never
+    the frame: a frame would keep every local of the user's code alive as long as the graph."""
+    frame = sys._getframe(1).f_back  # apply's caller
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_PACKAGE_DIR) or filename.startswith(_EXAMPLES_DIR):
+            return (filename, frame.f_lineno, frame.f_code.co_name)
+        frame = frame.f_back
+    return None
+
+
+def describe(node: Function) -> str:
+    """'MatMul, created at /path/user.py:12 (in train_step)': the op and where the user made it."""
+    name = type(node).__name__
+    if node._site is None:
+        return name
+    filename, lineno, function = node._site
+    return f"{name}, created at {filename}:{lineno} (in {function})"
 
 
 def _claim_output(o: Any, ctx: Function, i: int, args: tuple) -> Any:

@@ -1,4 +1,5 @@
-"""Grad mode: whether new ops are recorded for backward. Thread-local, like PyTorch's."""
+"""Thread-local autograd switches, like PyTorch's: grad mode (whether new ops are recorded
+for backward) and anomaly mode (whether backward checks every gradient it computes for NaN)."""
 from __future__ import annotations
 
 import functools
@@ -12,16 +13,26 @@ class _State(threading.local):
     enabled = True
 
 
+class _AnomalyState(threading.local):
+    enabled = False
+
+
 _state = _State()
+_anomaly = _AnomalyState()
 
 
 def is_grad_enabled() -> bool:
     return _state.enabled
 
 
-class _GradMode:
-    """Context manager and decorator that sets grad mode and restores it on exit."""
+def is_anomaly_enabled() -> bool:
+    return _anomaly.enabled
 
+
+class _GradMode:
+    """Context manager and decorator that sets a mode and restores it on exit."""
+
+    _store: threading.local = _state  # which switch this class sets
     _mode: bool
 
     def __new__(cls, func: Callable | None = None, *args: Any, **kwargs: Any):
@@ -32,11 +43,11 @@ class _GradMode:
         return self
 
     def __enter__(self) -> None:
-        self._prev = _state.enabled
-        _state.enabled = self._mode
+        self._prev = self._store.enabled
+        self._store.enabled = self._mode
 
     def __exit__(self, *exc: object) -> None:
-        _state.enabled = self._prev
+        self._store.enabled = self._prev
 
     def __call__(self, func: F) -> F:
         mode_cls, args = type(self), self._args()
@@ -72,15 +83,32 @@ class set_grad_enabled(_GradMode):
 
     def __init__(self, mode: bool) -> None:
         self._mode = bool(mode)
-        self._prev = _state.enabled
-        _state.enabled = self._mode
+        self._prev = self._store.enabled
+        self._store.enabled = self._mode
 
     def __enter__(self) -> None:
         pass
 
     def __call__(self, func: F) -> F:
-        _state.enabled = self._prev  # used as a decorator: only calls of `func` change the mode
+        self._store.enabled = self._prev  # used as a decorator: only calls of `func` change the mode
         return super().__call__(func)
 
     def _args(self) -> tuple:
         return (self._mode,)
+
+
+class detect_anomaly(_GradMode):
+    """Check every gradient backward computes for NaN, and raise naming the op and the line of
+    user code that created it: `with pyzen.autograd.detect_anomaly():` or as a decorator.
+    Slow (one pass over every gradient): for debugging only."""
+
+    _store = _anomaly
+
+    def __init__(self) -> None:
+        self._mode = True
+
+
+class set_detect_anomaly(set_grad_enabled):
+    """Set anomaly mode to `mode`: takes effect at once, and as a context manager restores on exit."""
+
+    _store = _anomaly
