@@ -62,6 +62,7 @@ void need_contiguous(const Array& a, const char* op, const char* name) {
 
 // An output must not write one element from several threads (a broadcast dim).
 void need_writable(const Array& out, const char* op) {
+  if (out.numel() == 0) return;  // nothing is written (and size-0 shapes have stride-0 dims)
   for (int d = 0; d < out.ndim(); ++d)
     if (out.shape[d] > 1 && out.strides[d] == 0) fail(op, "the output has a broadcast (stride 0) dim " + std::to_string(d));
 }

@@ -96,16 +96,31 @@ def _same(a: Array, shape, what: str) -> None:
         raise ValueError(f"{what} has shape {a.shape}, expected {tuple(shape)}")
 
 
+def _contiguous_arg(a: Array, what: str) -> None:
+    if not a.is_contiguous():
+        raise ValueError(f"{what} must be contiguous")
+
+
+def _writable(out: Array, what: str) -> None:
+    if out.size and any(s > 1 and st == 0 for s, st in zip(out.shape, out.strides)):
+        raise ValueError(f"{what}: the output has a broadcast (stride 0) dim")
+
+
 def fill(out: Array, value) -> None:
+    _writable(out, "fill")
     out.np[...] = value
 
 
 def iota(out: Array, start: float, step: float) -> None:
+    _contiguous_arg(out, "iota: out")
     out.np[...] = (start + step * np.arange(out.size, dtype=np.float64)).reshape(out.shape).astype(out.dtype)
 
 
 def copy(out: Array, src: Array) -> None:
     _same(src, out.shape, "copy: src")
+    _writable(out, "copy")
+    if src.buffer_id == out.buffer_id and src.size > 1 and (src.offset, src.strides) != (out.offset, out.strides):
+        raise ValueError("copy: src overlaps out in another layout (the kernel would race)")
     out.np[...] = src.np
 
 
@@ -170,6 +185,7 @@ def where(out: Array, cond: Array, a: Array, b: Array) -> None:
 def reduce(op: str, out: Array, x: Array, nreduce: int) -> None:
     kept = x.shape[: x.ndim - nreduce]
     _same(out, kept, f"{op}: out")
+    _contiguous_arg(out, f"{op}: out")
     v = np.reshape(x.np, kept + (math.prod(x.shape[len(kept):]),))
     with np.errstate(all="ignore"):
         r = {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min, "argmax": np.argmax, "argmin": np.argmin}[op](v, axis=-1)
@@ -195,6 +211,8 @@ def softmax(out: Array, x: Array, log: bool) -> None:
 
 
 def softmax_backward(dx: Array, g: Array, y: Array, log: bool) -> None:
+    for a in (dx, g, y):
+        _contiguous_arg(a, "softmax_backward: operand")
     gv, yv = g.np, y.np
     if log:
         dx.np[...] = gv - np.exp(yv) * gv.sum(-1, keepdims=True)
@@ -205,6 +223,8 @@ def softmax_backward(dx: Array, g: Array, y: Array, log: bool) -> None:
 def take(out: Array, x: Array, index: Array, axis: int) -> None:
     if index.dtype != "int64" or index.ndim != 1:
         raise TypeError("take: index must be 1-D int64")
+    _contiguous_arg(index, "take: index")
+    _contiguous_arg(out, "take: out")
     out.np[...] = np.take(x.np, index.np, axis=axis)
 
 
@@ -233,6 +253,7 @@ def _rng(seed: int, offset: int) -> np.random.Generator:
 
 
 def random_uniform(out: Array, seed: int, offset: int) -> None:
+    _contiguous_arg(out, "random: out")
     out.np[...] = _rng(seed, offset).random(out.shape)
 
 
@@ -248,6 +269,7 @@ def matmul(out: Array, a: Array, b: Array) -> None:
     if a.ndim != b.ndim or a.shape[:-2] != b.shape[:-2] or a.shape[-1] != b.shape[-2]:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape}")
     _same(out, a.shape[:-1] + b.shape[-1:], "matmul: out")
+    _contiguous_arg(out, "matmul: out")
     out.np[...] = np.matmul(a.np, b.np)
 
 

@@ -259,6 +259,17 @@ def test_out_of_range_index_never_touches_memory_outside():
     pyzen.cuda.synchronize()  # no sticky launch error
 
 
+@gpu_only
+def test_kernels_refuse_to_write_a_broadcast_output():
+    from pyzen import _cuda
+
+    x = _cuda.from_numpy(np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="broadcast"):
+        _cuda.copy(x.view([2, 3], [0, 1], 0), x.view([2, 3], [0, 1], 0))  # one element from several threads
+    for empty in ((3, 0), (0, 3)):  # size-0 shapes have stride-0 dims but write nothing
+        assert pyzen.zeros(*empty, device="cuda").shape == empty
+
+
 # ---- random ----
 def test_random_is_reproducible_from_manual_seed(device):
     pyzen.manual_seed(7)

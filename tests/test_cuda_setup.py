@@ -121,8 +121,6 @@ def test_bindings_validate_before_any_cuda_call():
         _cuda.matmul(_cuda.empty((0, 0), "float32"), f32, f32)
     with pytest.raises(ValueError, match="expected low < high"):
         _cuda.random_int(_cuda.empty((0,), "int64"), 3, 3, 0, 0)
-    with pytest.raises(ValueError, match="broadcast"):
-        _cuda.copy(f32.view([0, 3], [3, 0], 0), f32)  # one element written by several threads
 
 
 @needs_module
