@@ -1,25 +1,106 @@
-"""Benchmark pyzen's CUDA SGEMM against torch.matmul (cuBLAS, float32, TF32 disabled), side
-by side in one process on one GPU.
+"""Benchmark pyzen's CUDA SGEMM against cuBLAS float32 (TF32 disabled), side by side in
+one process on one GPU.
 
     python benchmarks/bench_cuda_matmul.py                    # 4096^3, layout A.B
     python benchmarks/bench_cuda_matmul.py --sizes 1024,2048,4096 --layouts nn,nt,tn
 
-Each shape is validated first: 64 rows of pyzen's result against NumPy float64. Timing uses
-CUDA events recorded on the default stream, which both libraries launch on (pyzen._cuda
-and torch share the device's primary context), interleaving the two libraries; a wall-clock
-time over the same iterations (synchronised) is printed as a cross-check. The issue's
-target: pyzen / cuBLAS >= 0.85 at 4096^3 on an H100.
+The reference is torch.matmul with torch.backends.cuda.matmul.allow_tf32 = False, timed
+with CUDA events on the default stream, which pyzen launches on too (pyzen._cuda and
+torch share the device's primary context). Without PyTorch, cublasSgemm is called
+directly through ctypes (libcublas from the CUDA toolkit, default math mode: no TF32) and
+both libraries are timed by the wall clock around synchronised batches of iterations.
+The libraries take turns, round by round; the best round is reported. Each shape is
+validated first: 64 rows of pyzen's result against NumPy float64.
 
-Skips (exit 0 with a message) without PyTorch, without a CUDA device, or without pyzen's
-CUDA module.
+The issue's target: pyzen / cuBLAS >= 0.85 at 4096^3 on an H100.
+Skips (exit 0 with a message) without a CUDA device, pyzen's CUDA module, or any cuBLAS.
 """
 from __future__ import annotations
 
 import argparse
+import ctypes
 import sys
 import time
 
 import numpy as np
+
+import pyzen
+
+
+def torch_reference():
+    """(name, matmul on pyzen tensors' copies, event timer) from PyTorch, or None."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+
+    def prepare(a_host, b_host, layout):
+        ta, tb = torch.from_numpy(a_host).cuda(), torch.from_numpy(b_host).cuda()
+        ta, tb = (ta.T if layout == "tn" else ta), (tb.T if layout == "nt" else tb)
+        return lambda: ta @ tb
+
+    def timer(fn, iters):
+        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        torch.cuda.synchronize()
+        pyzen.cuda.synchronize()
+        start.record()
+        for _ in range(iters):
+            fn()
+        stop.record()
+        stop.synchronize()
+        pyzen.cuda.synchronize()
+        return start.elapsed_time(stop) / 1e3 / iters
+
+    return f"torch {torch.__version__} (CUDA {torch.version.cuda}), CUDA events", prepare, timer
+
+
+def cublas_reference():
+    """The same from libcublas through ctypes, timed by the wall clock, or None."""
+    for name in ("libcublas.so", "libcublas.so.13", "libcublas.so.12", "libcublas.so.11"):
+        try:
+            lib = ctypes.CDLL(name)
+            break
+        except OSError:
+            continue
+    else:
+        return None
+    handle = ctypes.c_void_p()
+    if lib.cublasCreate_v2(ctypes.byref(handle)) != 0:
+        return None
+    one, zero = ctypes.c_float(1.0), ctypes.c_float(0.0)
+
+    def prepare(a_host, b_host, layout):
+        n_rows, n_inner, n_cols = a_host.shape[0], a_host.shape[1], b_host.shape[1]
+        a, b = pyzen.tensor(a_host, device="cuda"), pyzen.tensor(b_host, device="cuda")
+        out = pyzen.empty(n_rows, n_cols, device="cuda")
+        # Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: B's and A's row-major
+        # buffers read column-major are B^T and A^T, so "N" means "as stored".
+        op_b, op_a = (1 if layout == "nt" else 0), (1 if layout == "tn" else 0)
+        pa, pb, pc = (t._data._a.data_ptr for t in (a, b, out))
+        m, n, k = n_cols, n_rows, n_inner
+
+        def run():
+            status = lib.cublasSgemm_v2(handle, op_b, op_a, m, n, k, ctypes.byref(one), ctypes.c_void_p(pb),
+                                        b_host.shape[1], ctypes.c_void_p(pa), a_host.shape[1], ctypes.byref(zero),
+                                        ctypes.c_void_p(pc), m)
+            if status != 0:
+                raise RuntimeError(f"cublasSgemm_v2 failed with status {status}")
+
+        return run
+
+    def timer(fn, iters):
+        pyzen.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            fn()
+        pyzen.cuda.synchronize()
+        return (time.perf_counter() - t0) / iters
+
+    return f"libcublas via ctypes ({name}), wall clock", prepare, timer
 
 
 def main() -> int:
@@ -30,76 +111,46 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (the best is reported)")
     args = p.parse_args()
 
-    try:
-        import torch
-    except ImportError:
-        print("skipped: PyTorch is not installed (it is the cuBLAS reference)")
+    if not pyzen.cuda.is_available():
+        print(f"skipped: no usable CUDA device ({pyzen.cuda.unavailable_reason()})")
         return 0
-    import pyzen
-
-    if not pyzen.cuda.is_available() or not torch.cuda.is_available():
-        print(f"skipped: no usable CUDA device (pyzen: {pyzen.cuda.unavailable_reason()}; "
-              f"torch: {torch.cuda.is_available()})")
+    ref = torch_reference() or cublas_reference()
+    if ref is None:
+        print("skipped: neither PyTorch with CUDA nor libcublas is available as the cuBLAS reference")
         return 0
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    torch.set_float32_matmul_precision("highest")
-
-    print(f"device: {pyzen.cuda.get_device_name(0)} | torch {torch.__version__} "
-          f"(CUDA {torch.version.cuda}) | pyzen._cuda runtime {pyzen._cuda.runtime_version()} | TF32 off")
-    print(f"{'shape':>16} {'layout':>6} {'pyzen TFLOP/s':>14} {'cuBLAS TFLOP/s':>15} {'ratio':>6} "
-          f"{'pyzen wall':>11} {'cuBLAS wall':>12}")
+    ref_name, ref_prepare, timer = ref
+    print(f"device: {pyzen.cuda.get_device_name(0)} | reference: {ref_name} | TF32 off | "
+          f"pyzen._cuda runtime {pyzen._cuda.runtime_version()}")
+    print(f"{'shape':>16} {'layout':>6} {'pyzen TFLOP/s':>14} {'cuBLAS TFLOP/s':>15} {'ratio':>6}")
     rng = np.random.default_rng(0)
     for n in (int(s) for s in args.sizes.split(",")):
         for layout in args.layouts.split(","):
             a_host = rng.standard_normal((n, n), dtype=np.float32)
             b_host = rng.standard_normal((n, n), dtype=np.float32)
-            a = pyzen.tensor(a_host, device="cuda")
-            b = pyzen.tensor(b_host, device="cuda")
-            ta, tb = torch.from_numpy(a_host).cuda(), torch.from_numpy(b_host).cuda()
-            if layout == "nt":
-                b, tb = b.T, tb.T
-            elif layout == "tn":
-                a, ta = a.T, ta.T
-            ref_a = a_host.T if layout == "tn" else a_host
-            ref_b = b_host.T if layout == "nt" else b_host
-
-            got = (a @ b)[:64].numpy().astype(np.float64)
-            want = ref_a[:64].astype(np.float64) @ ref_b.astype(np.float64)
+            a, b = pyzen.tensor(a_host, device="cuda"), pyzen.tensor(b_host, device="cuda")
+            a, b = (a.T if layout == "tn" else a), (b.T if layout == "nt" else b)
+            ref_a = (a_host.T if layout == "tn" else a_host).astype(np.float64)
+            ref_b = (b_host.T if layout == "nt" else b_host).astype(np.float64)
+            want = ref_a[:64] @ ref_b
+            got = (a @ b)[:64].numpy()
             err = np.abs(got - want).max() / np.abs(want).max()
             if not err < 1e-4:
-                print(f"{n}^3 {layout}: WRONG RESULT (max relative error {err:.2e}); not timed")
+                print(f"{n}^3 {layout}: pyzen gives a WRONG RESULT (max relative error {err:.2e}); not timed")
                 return 1
 
             def run_pyzen():
                 return a @ b
 
-            def run_torch():
-                return ta @ tb
-
-            best = {"pyzen": float("inf"), "torch": float("inf")}
-            wall = {"pyzen": float("inf"), "torch": float("inf")}
-            for fn in (run_pyzen, run_torch):
+            run_ref = ref_prepare(a_host, b_host, layout)
+            best = {"pyzen": float("inf"), "ref": float("inf")}
+            for fn in (run_pyzen, run_ref):
                 fn()  # warm up
-            torch.cuda.synchronize()
-            pyzen.cuda.synchronize()
             for _ in range(args.rounds):
-                for name, fn in (("pyzen", run_pyzen), ("torch", run_torch)):
-                    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                    torch.cuda.synchronize()
-                    t0 = time.perf_counter()
-                    start.record()
-                    for _ in range(args.iters):
-                        fn()
-                    stop.record()
-                    stop.synchronize()
-                    pyzen.cuda.synchronize()
-                    wall[name] = min(wall[name], (time.perf_counter() - t0) / args.iters)
-                    best[name] = min(best[name], start.elapsed_time(stop) / 1e3 / args.iters)
+                for name, fn in (("pyzen", run_pyzen), ("ref", run_ref)):
+                    best[name] = min(best[name], timer(fn, args.iters))
             flops = 2.0 * n * n * n
-            tp, tt = flops / best["pyzen"] / 1e12, flops / best["torch"] / 1e12
-            print(f"{f'{n}x{n}x{n}':>16} {layout:>6} {tp:14.1f} {tt:15.1f} {tp / tt:6.2f} "
-                  f"{wall['pyzen'] * 1e3:9.2f}ms {wall['torch'] * 1e3:10.2f}ms")
+            tp, tr = flops / best["pyzen"] / 1e12, flops / best["ref"] / 1e12
+            print(f"{f'{n}x{n}x{n}':>16} {layout:>6} {tp:14.1f} {tr:15.1f} {tp / tr:6.2f}")
     return 0
 
 

@@ -351,6 +351,8 @@ PYBIND11_MODULE(_cuda, m) {
       .def_property_readonly("size", &Array::numel)
       .def_property_readonly("buffer_id", [](const Array& a) { return reinterpret_cast<std::uintptr_t>(a.buffer.get()); },
                              "Identifies the buffer: views of one buffer share it.")
+      .def_property_readonly("data_ptr", [](const Array& a) { return reinterpret_cast<std::uintptr_t>(a.data()); },
+                             "Device address of element [0, ..., 0] (for handing to other CUDA libraries).")
       .def_property_readonly("buffer_elements",
                              [](const Array& a) { return static_cast<std::int64_t>(a.buffer->bytes / cu::itemsize(a.dtype)); })
       .def("is_contiguous", &Array::is_contiguous)

@@ -25,6 +25,9 @@ class Array:
     def buffer_id(self) -> int:
         """Identifies the buffer: views of one buffer share it."""
     @property
+    def data_ptr(self) -> int:
+        """Device address of element [0, ..., 0] (for handing to other CUDA libraries)."""
+    @property
     def buffer_elements(self) -> int: ...
     def is_contiguous(self) -> bool: ...
     def view(self, shape: list[int], strides: list[int], offset: int) -> Array:

@@ -228,8 +228,17 @@ def take(out: Array, x: Array, index: Array, axis: int) -> None:
     out.np[...] = np.take(x.np, index.np, axis=axis)
 
 
+def _index_fits(index: Array, target: Array, axis: int, op: str) -> None:
+    if index.dtype != "int64" or index.ndim != target.ndim:
+        raise TypeError(f"{op}: index must be int64 with the target's number of dims")
+    if any(d != axis and i > t for d, (i, t) in enumerate(zip(index.shape, target.shape))):
+        raise ValueError(f"{op}: index shape {index.shape} exceeds {target.shape}")
+
+
 def gather(out: Array, x: Array, index: Array, axis: int) -> None:
     _same(out, index.shape, "gather: out")
+    _contiguous_arg(out, "gather: out")
+    _index_fits(index, x, axis, "gather")
     grids = list(np.ix_(*[np.arange(s) for s in index.shape]))
     grids[axis] = index.np % x.shape[axis]
     out.np[...] = x.np[tuple(grids)]
@@ -237,6 +246,8 @@ def gather(out: Array, x: Array, index: Array, axis: int) -> None:
 
 def scatter(out: Array, index: Array, values: Array, axis: int, accumulate: bool) -> None:
     _same(values, index.shape, "scatter: values")
+    _index_fits(index, out, axis, "scatter")
+    _writable(out, "scatter")
     if values.dtype != out.dtype or index.dtype != "int64":
         raise TypeError("scatter: dtypes")
     grids = list(np.ix_(*[np.arange(s) for s in index.shape]))
