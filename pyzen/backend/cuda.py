@@ -22,6 +22,7 @@ from .cuda_array import (  # noqa: F401  (primitives re-exported under the CPU t
     amax,
     amin,
     any,
+    arange,
     argmax,
     argmin,
     asarray,
@@ -70,16 +71,6 @@ def _missing(name: str) -> Any:
 
 
 # ---- creation and conversion ----
-def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None) -> CudaArray:
-    if stop is None:
-        start, stop = 0, start
-    if dtype is None:
-        dtype = np.result_type(start, stop, step)
-    out = empty((max(math.ceil((stop - start) / step), 0),), dtype)
-    _cuda.iota(out._a, float(start), float(step))
-    return out
-
-
 def eye(n: int, m: int | None = None, dtype: Any = np.float64) -> CudaArray:
     m = n if m is None else m
     rows = ca.reshape(arange(n, dtype=np.int64), (n, 1))

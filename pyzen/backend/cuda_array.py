@@ -20,7 +20,6 @@ import numpy as np
 
 from .. import _cuda
 
-SCALARS = (bool, int, float, np.generic)
 _BOOL = np.dtype(bool)
 _INT64 = np.dtype(np.int64)
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -207,6 +206,16 @@ def zeros(shape: Any, dtype: Any = np.float32) -> CudaArray:
 
 def ones(shape: Any, dtype: Any = np.float32) -> CudaArray:
     return full(shape, 1, dtype)
+
+
+def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None) -> CudaArray:
+    if stop is None:
+        start, stop = 0, start
+    if dtype is None:
+        dtype = np.result_type(start, stop, step)
+    out = empty((max(math.ceil((stop - start) / step), 0),), dtype)
+    _cuda.iota(out._a, float(start), float(step))
+    return out
 
 
 def from_numpy(x: np.ndarray) -> CudaArray:

@@ -57,18 +57,12 @@ def _masked_scores(q: CudaArray, k: CudaArray, mask: Any, is_causal: bool, scale
     s = ca.matmul(q, ca.swapaxes(k, -1, -2)) * scale
     tq, tk = s.shape[-2], s.shape[-1]
     if is_causal:
-        rows = ca.reshape(_arange(tq), (tq, 1))
-        s = ca.where(_arange(tk) > rows, -math.inf, s)
+        rows = ca.reshape(ca.arange(tq, dtype=np.int64), (tq, 1))
+        s = ca.where(ca.arange(tk, dtype=np.int64) > rows, -math.inf, s)
     if mask is not None:
         mask = ca.asarray(mask)
         s = ca.where(mask, s, -math.inf) if mask.dtype == np.bool_ else s + ca.astype(mask, s.dtype, False)
     return s
-
-
-def _arange(n: int) -> CudaArray:
-    from .cuda import arange
-
-    return arange(n, dtype=np.int64)
 
 
 def attention_forward(q: CudaArray, k: CudaArray, v: CudaArray, mask: Any, is_causal: bool, scale: float) -> tuple:
