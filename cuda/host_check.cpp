@@ -1,0 +1,212 @@
+// Runs the matmul, reduction and softmax kernels on the CPU (through host/cuda_runtime.h)
+// against plain loops in double, over shapes and layouts that stress tile edges, strided
+// and broadcast operands, nan and ties: a check of their indexing, edge handling and
+// barriers on machines without a GPU (UBSan reports misaligned float4 accesses; ASan any
+// access outside an array). About a minute on 2 cores; from the repository root:
+//   g++ -std=c++20 -O1 -g -pthread -fsanitize=undefined,address -fno-sanitize-recover=all
+//       -Wall -Wno-unknown-pragmas -Icuda/host -Icuda cuda/host_check.cpp -o /tmp/host_check
+//   /tmp/host_check
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "matmul_kernels.cuh"
+#include "reduce_kernels.cuh"
+
+using namespace pyzen::cuda;
+using namespace pyzen::cuda::matmul_kernels;
+using namespace pyzen::cuda::reduce_kernels;
+
+namespace {
+
+// A (batch, rows, cols) operand stored transposed or not, with an optional leading pad
+// that moves its base off 16-byte alignment.
+struct Host {
+  std::vector<float> data;
+  std::int64_t s0, s1, sbatch, pad;
+  float at(int b, int r, int c) const { return data[pad + b * sbatch + r * s0 + c * s1]; }
+};
+
+Host make(int batch, int rows, int cols, bool transposed, int pad, std::mt19937& rng) {
+  std::normal_distribution<float> dist;
+  Host h{std::vector<float>(pad + std::size_t(batch) * rows * cols), transposed ? 1 : cols, transposed ? rows : 1,
+         std::int64_t(rows) * cols, pad};
+  for (auto& v : h.data) v = dist(rng);
+  return h;
+}
+
+int check(int batch, int M, int N, int K, bool ta, bool tb, int pad, std::mt19937& rng) {
+  const Host a = make(batch, M, K, ta, pad, rng), b = make(batch, K, N, tb, pad, rng);
+  std::vector<float> c(std::size_t(batch) * M * N + 4, -1.0f);
+  const std::vector<std::int64_t> bshape{batch}, sa{a.sbatch}, sb{b.sbatch};
+  const std::vector<std::int64_t>* s[2] = {&sa, &sb};
+  const auto bix = make_indexer<2>(bshape, s);
+  const Operand oa = make_operand(a.data.data() + a.pad, a.s0, a.s1, sa);
+  const Operand ob = make_operand(b.data.data() + b.pad, b.s0, b.s1, sb);
+  host_launch(sgemm_grid(M, N, batch), dim3(256), sgemm_kernel, M, N, K, oa, ob, c.data(), sgemm_vec_out(N, c.data()),
+              std::int64_t(batch), bix);
+  double worst = 0;
+  for (int bt = 0; bt < batch; ++bt)
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < N; ++j) {
+        double want = 0, scale = 0;
+        for (int k = 0; k < K; ++k) {
+          want += double(a.at(bt, i, k)) * b.at(bt, k, j);
+          scale += std::fabs(double(a.at(bt, i, k)) * b.at(bt, k, j));
+        }
+        worst = std::fmax(worst, std::fabs(c[std::size_t(bt) * M * N + std::size_t(i) * N + j] - want) / (scale + 1e-30));
+      }
+  const bool tail_intact = c[std::size_t(batch) * M * N] == -1.0f;
+  const bool ok = worst < 1e-5 && tail_intact;
+  std::printf("%s batch=%d M=%d N=%d K=%d ta=%d tb=%d pad=%d vec=(%d,%d) rel.err=%.2e%s\n", ok ? "ok  " : "FAIL", batch, M,
+              N, K, ta, tb, pad, oa.vec, ob.vec, worst, tail_intact ? "" : " (wrote past the output)");
+  return ok ? 0 : 1;
+}
+
+int check_dgemm(int M, int N, int K, bool ta, std::mt19937& rng) {
+  std::normal_distribution<double> dist;
+  std::vector<double> a(std::size_t(M) * K), b(std::size_t(K) * N), c(std::size_t(M) * N);
+  for (auto& v : a) v = dist(rng);
+  for (auto& v : b) v = dist(rng);
+  const std::int64_t sam = ta ? 1 : K, sak = ta ? M : 1;
+  const std::vector<std::int64_t> none;
+  const std::vector<std::int64_t>* s[2] = {&none, &none};
+  const dim3 grid((N + TS - 1) / TS, (M + TS - 1) / TS, 1);
+  host_launch(grid, dim3(TS, TS), gemm_tiled_kernel<double>, M, N, K, a.data(), sam, sak, b.data(), std::int64_t(N),
+              std::int64_t(1), c.data(), std::int64_t(1), make_indexer<2>(none, s));
+  double worst = 0;
+  for (int i = 0; i < M; ++i)
+    for (int j = 0; j < N; ++j) {
+      double want = 0;
+      for (int k = 0; k < K; ++k) want += a[i * sam + k * sak] * b[std::size_t(k) * N + j];
+      worst = std::fmax(worst, std::fabs(c[std::size_t(i) * N + j] - want));
+    }
+  const bool ok = worst < 1e-12;
+  std::printf("%s dgemm M=%d N=%d K=%d ta=%d err=%.2e\n", ok ? "ok  " : "FAIL", M, N, K, ta, worst);
+  return ok ? 0 : 1;
+}
+
+// Reduces the last two dims of a transposed (strided) 3-D view: sum, max, argmax, argmin
+// with a tie and a nan planted, and cumsum along the last dim.
+int check_reductions(std::mt19937& rng) {
+  const int d0 = 5, d1 = 300, d2 = 7;  // x viewed as (d0, d2, d1): strides (d1*d2, 1, d2)
+  std::normal_distribution<double> dist;
+  std::vector<double> x(std::size_t(d0) * d1 * d2);
+  for (auto& v : x) v = dist(rng);
+  auto at = [&](int i, int j, int k) { return x[std::size_t(i) * d1 * d2 + std::size_t(k) * d2 + j]; };
+  x[std::size_t(1) * d1 * d2 + 10 * d2 + 3] = 50.0;  // row 1: max at (j=3, k=10), tied at (j=4, k=2)
+  x[std::size_t(1) * d1 * d2 + 2 * d2 + 4] = 50.0;
+  x[std::size_t(2) * d1 * d2 + 7 * d2 + 5] = NAN;    // row 2: nan wins max and argmax
+  const std::vector<std::int64_t> outer_shape{d0}, outer_strides{std::int64_t(d1) * d2};
+  const std::vector<std::int64_t> inner_shape{d2, d1}, inner_strides{1, d2};
+  const std::vector<std::int64_t>* so[1] = {&outer_strides};
+  const std::vector<std::int64_t>* si[1] = {&inner_strides};
+  const auto outer = make_indexer<1>(outer_shape, so), inner = make_indexer<1>(inner_shape, si);
+  std::vector<double> sum(d0), mx(d0);
+  std::vector<std::int64_t> amax(d0), amin(d0);
+  const std::int64_t r = std::int64_t(d1) * d2;
+  host_launch(dim3(2), dim3(kThreads), reduce_kernel<double, SumOp<double>>, std::int64_t(d0), r, sum.data(), x.data(), outer, inner);
+  host_launch(dim3(2), dim3(kThreads), reduce_kernel<double, MaxOp<double>>, std::int64_t(d0), r, mx.data(), x.data(), outer, inner);
+  host_launch(dim3(3), dim3(kThreads), arg_kernel<double>, true, std::int64_t(d0), r, amax.data(), x.data(), outer, inner);
+  host_launch(dim3(3), dim3(kThreads), arg_kernel<double>, false, std::int64_t(d0), r, amin.data(), x.data(), outer, inner);
+  int failures = 0;
+  for (int i = 0; i < d0; ++i) {
+    double s = 0, m = -INFINITY, lo = INFINITY;
+    std::int64_t im = -1, il = -1;
+    bool nan = false;
+    for (int j = 0; j < d2; ++j)
+      for (int k = 0; k < d1; ++k) {
+        const double v = at(i, j, k);
+        const std::int64_t flat = std::int64_t(j) * d1 + k;
+        s += v;
+        if (std::isnan(v)) {
+          if (!nan) im = il = flat;
+          nan = true;
+        }
+        if (!nan && v > m) m = v, im = flat;
+        if (!nan && v < lo) lo = v, il = flat;
+      }
+    const bool sum_ok = nan ? std::isnan(sum[i]) : std::fabs(sum[i] - s) < 1e-9;
+    const bool ok = sum_ok && (nan ? std::isnan(mx[i]) : mx[i] == m) && amax[i] == im && amin[i] == il;
+    if (!ok) std::printf("FAIL reduce row %d: sum %g/%g max %g/%g argmax %lld/%lld argmin %lld/%lld\n", i, sum[i], s, mx[i], m,
+                         (long long)amax[i], (long long)im, (long long)amin[i], (long long)il);
+    failures += !ok;
+  }
+  std::vector<double> cs(std::size_t(d0) * d2 * d1);  // cumsum along d1 of the (d0, d2, d1) view
+  const std::vector<std::int64_t> rows_shape{d0, d2}, rows_strides{std::int64_t(d1) * d2, 1};
+  const std::vector<std::int64_t>* sr[1] = {&rows_strides};
+  host_launch(dim3(1), dim3(kThreads), cumulative_kernel<double>, false, std::int64_t(d0) * d2, std::int64_t(d1), cs.data(),
+              x.data(), make_indexer<1>(rows_shape, sr), std::int64_t(d2));
+  for (int i = 0; i < d0; ++i)
+    for (int j = 0; j < d2; ++j) {
+      double acc = 0;
+      for (int k = 0; k < d1; ++k) {
+        acc += at(i, j, k);
+        const double got = cs[(std::size_t(i) * d2 + j) * d1 + k];
+        if (!(std::fabs(got - acc) < 1e-9) && !(std::isnan(got) && std::isnan(acc))) {
+          std::printf("FAIL cumsum (%d, %d, %d)\n", i, j, k);
+          return failures + 1;
+        }
+      }
+    }
+  std::printf("%s reductions (sum, max, argmax, argmin with a tie and a nan, cumsum) on a strided view\n",
+              failures ? "FAIL" : "ok  ");
+  return failures;
+}
+
+int check_softmax(int rows, int c, std::mt19937& rng) {
+  std::normal_distribution<double> dist;
+  std::vector<double> x(std::size_t(rows) * c), y(x.size()), ly(x.size()), g(x.size()), dx(x.size()), dlx(x.size());
+  for (auto& v : x) v = 3 * dist(rng);
+  for (auto& v : g) v = dist(rng);
+  x[0] = -INFINITY;
+  host_launch(dim3(2), dim3(kThreads), softmax_kernel<double>, false, std::int64_t(rows), std::int64_t(c), y.data(), x.data());
+  host_launch(dim3(2), dim3(kThreads), softmax_kernel<double>, true, std::int64_t(rows), std::int64_t(c), ly.data(), x.data());
+  host_launch(dim3(3), dim3(kThreads), softmax_backward_kernel<double>, false, std::int64_t(rows), std::int64_t(c), dx.data(),
+              g.data(), y.data());
+  host_launch(dim3(3), dim3(kThreads), softmax_backward_kernel<double>, true, std::int64_t(rows), std::int64_t(c), dlx.data(),
+              g.data(), ly.data());
+  double worst = 0;
+  for (int i = 0; i < rows; ++i) {
+    const double* xr = &x[std::size_t(i) * c];
+    double m = -INFINITY, s = 0, gy = 0, gs = 0;
+    for (int j = 0; j < c; ++j) m = std::fmax(m, xr[j]);
+    for (int j = 0; j < c; ++j) s += std::exp(xr[j] - m);
+    for (int j = 0; j < c; ++j) {
+      const double p = std::exp(xr[j] - m) / s;
+      gy += g[std::size_t(i) * c + j] * p;
+      gs += g[std::size_t(i) * c + j];
+    }
+    for (int j = 0; j < c; ++j) {
+      const std::size_t k = std::size_t(i) * c + j;
+      const double p = std::exp(xr[j] - m) / s;
+      worst = std::fmax(worst, std::fabs(y[k] - p));
+      if (std::isfinite(xr[j])) worst = std::fmax(worst, std::fabs(ly[k] - (xr[j] - m - std::log(s))));
+      worst = std::fmax(worst, std::fabs(dx[k] - p * (g[k] - gy)));
+      worst = std::fmax(worst, std::fabs(dlx[k] - (g[k] - p * gs)));
+    }
+  }
+  const bool ok = worst < 1e-12;
+  std::printf("%s softmax / log_softmax forward and backward rows=%d c=%d err=%.2e\n", ok ? "ok  " : "FAIL", rows, c, worst);
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main() {
+  std::mt19937 rng(0);
+  int failures = 0;
+  const int shapes[][3] = {{1, 1, 1}, {3, 5, 7}, {128, 128, 8}, {129, 131, 9}, {130, 260, 17}, {64, 4, 33}, {5, 257, 12}};
+  const int batch_pad[][2] = {{1, 0}, {3, 0}, {2, 1}};  // pad 1 moves the base off 16-byte alignment
+  for (const auto& s : shapes)
+    for (int ta = 0; ta < 2; ++ta)
+      for (int tb = 0; tb < 2; ++tb)
+        for (const auto& bp : batch_pad) failures += check(bp[0], s[0], s[1], s[2], ta, tb, bp[1], rng);
+  for (int ta = 0; ta < 2; ++ta) failures += check_dgemm(33, 17, 40, ta, rng);
+  failures += check_reductions(rng);
+  failures += check_softmax(5, 1000, rng);
+  failures += check_softmax(3, 7, rng);
+  std::printf("%d failures\n", failures);
+  return failures ? 1 : 0;
+}
