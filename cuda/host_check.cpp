@@ -1,4 +1,4 @@
-// Runs the matmul, reduction and softmax kernels on the CPU (through host/cuda_runtime.h)
+// Runs the matmul, reduction and softmax kernels and Philox on the CPU (through host/cuda_runtime.h)
 // against plain loops in double, over shapes and layouts that stress tile edges, strided
 // and broadcast operands, nan and ties: a check of their indexing, edge handling and
 // barriers on machines without a GPU (UBSan reports misaligned float4 accesses; ASan any
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "matmul_kernels.cuh"
+#include "philox.cuh"
 #include "reduce_kernels.cuh"
 
 using namespace pyzen::cuda;
@@ -192,6 +193,23 @@ int check_softmax(int rows, int c, std::mt19937& rng) {
   return ok ? 0 : 1;
 }
 
+// Random123's known-answer vectors for Philox4x32-10 (counter words, key words, output).
+int check_philox() {
+  const std::uint32_t kat[][10] = {
+      {0, 0, 0, 0, 0, 0, 0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8},
+      {0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd},
+      {0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822, 0x299f31d0, 0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1},
+  };
+  int failures = 0;
+  for (const auto& v : kat) {
+    const U4 r = philox(v[0] | std::uint64_t(v[1]) << 32, v[2] | std::uint64_t(v[3]) << 32, v[4] | std::uint64_t(v[5]) << 32);
+    const bool ok = r.x == v[6] && r.y == v[7] && r.z == v[8] && r.w == v[9];
+    std::printf("%s philox4x32-10 KAT ctr=%08x.. -> %08x %08x %08x %08x\n", ok ? "ok  " : "FAIL", v[0], r.x, r.y, r.z, r.w);
+    failures += !ok;
+  }
+  return failures;
+}
+
 }  // namespace
 
 int main() {
@@ -204,6 +222,7 @@ int main() {
       for (int tb = 0; tb < 2; ++tb)
         for (const auto& bp : batch_pad) failures += check(bp[0], s[0], s[1], s[2], ta, tb, bp[1], rng);
   for (int ta = 0; ta < 2; ++ta) failures += check_dgemm(33, 17, 40, ta, rng);
+  failures += check_philox();
   failures += check_reductions(rng);
   failures += check_softmax(5, 1000, rng);
   failures += check_softmax(3, 7, rng);

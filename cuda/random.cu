@@ -13,30 +13,10 @@
 
 #include "common.cuh"
 #include "kernels.h"
+#include "philox.cuh"
 
 namespace pyzen::cuda {
 namespace {
-
-struct U4 {
-  std::uint32_t x, y, z, w;
-};
-
-__device__ __forceinline__ U4 philox(std::uint64_t counter, std::uint64_t offset, std::uint64_t seed) {
-  constexpr std::uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;
-  constexpr std::uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
-  U4 c{static_cast<std::uint32_t>(counter), static_cast<std::uint32_t>(counter >> 32),
-       static_cast<std::uint32_t>(offset), static_cast<std::uint32_t>(offset >> 32)};
-  std::uint32_t k0 = static_cast<std::uint32_t>(seed), k1 = static_cast<std::uint32_t>(seed >> 32);
-#pragma unroll
-  for (int round = 0; round < 10; ++round) {
-    const std::uint32_t hi0 = __umulhi(kM0, c.x), lo0 = kM0 * c.x;
-    const std::uint32_t hi1 = __umulhi(kM1, c.z), lo1 = kM1 * c.z;
-    c = U4{hi1 ^ c.y ^ k0, lo1, hi0 ^ c.w ^ k1, lo0};
-    k0 += kW0;
-    k1 += kW1;
-  }
-  return c;
-}
 
 // [0, 1) from 24 or 53 random bits.
 __device__ __forceinline__ float uniform_f(std::uint32_t a) { return (a >> 8) * (1.0f / 16777216.0f); }

@@ -30,6 +30,7 @@ struct alignas(16) float4 {  // aligned like CUDA's: UBSan reports a misaligned 
   float x, y, z, w;
 };
 using std::isfinite;
+inline unsigned __umulhi(unsigned a, unsigned b) { return unsigned((std::uint64_t(a) * b) >> 32); }
 inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
 
 inline thread_local uint3 threadIdx, blockIdx;
