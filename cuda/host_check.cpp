@@ -1,4 +1,4 @@
-// Runs the matmul, reduction and softmax kernels and Philox on the CPU (through host/cuda_runtime.h)
+// Runs the matmul, reduction, softmax, elementwise and indexing kernels and Philox on the CPU (through host/cuda_runtime.h)
 // against plain loops in double, over shapes and layouts that stress tile edges, strided
 // and broadcast operands, nan and ties: a check of their indexing, edge handling and
 // barriers on machines without a GPU (UBSan reports misaligned float4 accesses; ASan any
@@ -11,12 +11,16 @@
 #include <random>
 #include <vector>
 
+#include "elementwise_kernels.cuh"
+#include "index_kernels.cuh"
 #include "matmul_kernels.cuh"
 #include "philox.cuh"
 #include "reduce_kernels.cuh"
 
 using namespace pyzen::cuda;
 using namespace pyzen::cuda::matmul_kernels;
+using namespace pyzen::cuda::elementwise_kernels;
+using namespace pyzen::cuda::index_kernels;
 using namespace pyzen::cuda::reduce_kernels;
 
 namespace {
@@ -210,6 +214,98 @@ int check_philox() {
   return failures;
 }
 
+template <int N>
+Indexer<N> indexer(const std::vector<std::int64_t>& shape, const std::vector<std::vector<std::int64_t>>& strides) {
+  const std::vector<std::int64_t>* s[N];
+  for (int a = 0; a < N; ++a) s[a] = &strides[a];
+  return make_indexer<N>(shape, s);
+}
+
+// Broadcast and transposed operands of binary ops, a flipped copy, where; take, gather and
+// scatter-add with negative, repeated and out-of-range indices.
+int check_elementwise_and_indexing() {
+  int failures = 0;
+  auto report = [&](bool ok, const char* what) {
+    std::printf("%s %s\n", ok ? "ok  " : "FAIL", what);
+    failures += !ok;
+  };
+  std::vector<double> a(15), b(20), out(60);  // a: (3, 1, 5) broadcast; b: (5, 4) seen as (3, 4, 5) transposed
+  for (int i = 0; i < 15; ++i) a[i] = i * 0.5 - 3;
+  for (int i = 0; i < 20; ++i) b[i] = 7 - i;
+  const auto ix3 = indexer<3>({3, 4, 5}, {{20, 5, 1}, {5, 0, 1}, {0, 1, 4}});
+  host_launch(dim3(2), dim3(16), binary_kernel<double, double>, Binary::add, std::int64_t(60), out.data(), a.data(), b.data(), ix3);
+  bool lt[60];
+  host_launch(dim3(1), dim3(32), binary_kernel<double, bool>, Binary::lt, std::int64_t(60), lt, a.data(), b.data(), ix3);
+  bool ok = true;
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 4; ++j)
+      for (int k = 0; k < 5; ++k) {
+        const double x = a[i * 5 + k], y = b[k * 4 + j];
+        ok = ok && out[i * 20 + j * 5 + k] == x + y && lt[i * 20 + j * 5 + k] == (x < y);
+      }
+  report(ok, "binary add and less over broadcast and transposed operands");
+
+  std::vector<double> src(24), dst(24);  // dst (4, 6) = src (4, 6) flipped along dim 1 (negative stride)
+  for (int i = 0; i < 24; ++i) src[i] = i;
+  host_launch(dim3(3), dim3(8), copy_kernel<double, double>, std::int64_t(24), dst.data(), src.data() + 5,
+              indexer<2>({4, 6}, {{6, 1}, {6, -1}}));
+  ok = true;
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 6; ++j) ok = ok && dst[i * 6 + j] == src[i * 6 + 5 - j];
+  report(ok, "copy of a flipped (negative-stride) view");
+
+  bool cond[4] = {true, false, false, true};
+  std::vector<double> w(12);  // where(cond (4, 1) broadcast, a (4, 3), scalar 0-d -1)
+  const double minus_one = -1;
+  host_launch(dim3(1), dim3(32), where_kernel<double>, std::int64_t(12), w.data(), cond, src.data(), &minus_one,
+              indexer<4>({4, 3}, {{3, 1}, {1, 0}, {3, 1}, {0, 0}}));
+  ok = true;
+  for (int i = 0; i < 12; ++i) ok = ok && w[i] == (cond[i / 3] ? src[i] : -1.0);
+  report(ok, "where with a broadcast condition and a 0-d operand");
+
+  // take along axis 1 of x (2, 5, 3) with index {4, -1, 0, 7}: 7 is out of range and gives 0.
+  std::vector<double> x(30), taken(24);
+  for (int i = 0; i < 30; ++i) x[i] = i + 1;
+  const std::int64_t idx[4] = {4, -1, 0, 7};
+  host_launch(dim3(2), dim3(8), take_kernel<double>, std::int64_t(24), std::int64_t(4), std::int64_t(3), taken.data(), x.data(),
+              idx, std::int64_t(5), std::int64_t(3), indexer<1>({2}, {{15}}), indexer<1>({3}, {{1}}));
+  ok = true;
+  for (int o = 0; o < 2; ++o)
+    for (int l = 0; l < 4; ++l)
+      for (int q = 0; q < 3; ++q) {
+        const std::int64_t k = idx[l] < 0 ? idx[l] + 5 : idx[l];
+        ok = ok && taken[(o * 4 + l) * 3 + q] == (k < 5 ? x[o * 15 + k * 3 + q] : 0.0);
+      }
+  report(ok, "take with negative and out-of-range indices");
+
+  // gather along axis 1 of x (5, 6) viewed from the first 30 elements, index (5, 2)
+  const std::int64_t gidx[10] = {0, 5, -1, 2, 3, 3, 1, 0, 4, -6};
+  std::vector<double> g(10);
+  host_launch(dim3(1), dim3(8), gather_kernel<double>, std::int64_t(10), g.data(), x.data(), gidx, std::int64_t(6),
+              std::int64_t(1), indexer<2>({5, 2}, {{2, 1}, {6, 0}}));
+  ok = true;
+  for (int i = 0; i < 5; ++i)
+    for (int j = 0; j < 2; ++j) {
+      const std::int64_t k = gidx[i * 2 + j] < 0 ? gidx[i * 2 + j] + 6 : gidx[i * 2 + j];
+      ok = ok && g[i * 2 + j] == x[i * 6 + k];
+    }
+  report(ok, "gather (take_along_axis) with negative indices");
+
+  // scatter-add rows of values (6, 3) into out (4, 3) along axis 0, repeated rows and one out of range
+  const std::int64_t sidx[6] = {1, 3, 1, 1, 9, -1};
+  std::vector<double> vals(18), acc(12, 0.0), want(12, 0.0);
+  for (int i = 0; i < 18; ++i) vals[i] = i * 0.25;
+  host_launch(dim3(2), dim3(4), scatter_kernel<double>, true, std::int64_t(18), acc.data(), sidx, vals.data(), std::int64_t(4),
+              std::int64_t(3), indexer<3>({6, 3}, {{1, 0}, {3, 1}, {0, 1}}));
+  for (int r = 0; r < 6; ++r) {
+    const std::int64_t k = sidx[r] < 0 ? sidx[r] + 4 : sidx[r];
+    if (k < 4)
+      for (int c = 0; c < 3; ++c) want[k * 3 + c] += vals[r * 3 + c];
+  }
+  report(acc == want, "scatter-add with repeated, negative and out-of-range indices");
+  return failures;
+}
+
 }  // namespace
 
 int main() {
@@ -223,6 +319,7 @@ int main() {
         for (const auto& bp : batch_pad) failures += check(bp[0], s[0], s[1], s[2], ta, tb, bp[1], rng);
   for (int ta = 0; ta < 2; ++ta) failures += check_dgemm(33, 17, 40, ta, rng);
   failures += check_philox();
+  failures += check_elementwise_and_indexing();
   failures += check_reductions(rng);
   failures += check_softmax(5, 1000, rng);
   failures += check_softmax(3, 7, rng);

@@ -5,6 +5,7 @@
 // available; says nothing about speed or about the real compiler's code.
 #pragma once
 
+#include <atomic>
 #include <barrier>
 #include <cmath>
 #include <cstdint>
@@ -30,6 +31,10 @@ struct alignas(16) float4 {  // aligned like CUDA's: UBSan reports a misaligned 
   float x, y, z, w;
 };
 using std::isfinite;
+template <typename T>
+T atomicAdd(T* p, T v) {
+  return std::atomic_ref<T>(*p).fetch_add(v);
+}
 inline unsigned __umulhi(unsigned a, unsigned b) { return unsigned((std::uint64_t(a) * b) >> 32); }
 inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
 
