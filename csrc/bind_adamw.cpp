@@ -7,9 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "bind_util.h"
 #include "kernels/adamw.h"
 
 namespace py = pybind11;
+using pyzen::bind::check_aligned;
 
 namespace {
 
@@ -47,6 +49,7 @@ py::array entry(const py::list& list, const char* name, size_t i, const py::arra
     throw py::value_error(what + " must be C-contiguous (it is " + (writeable ? "updated in place" : "read") +
                           " as one block); got strides that are not");
   if (writeable && !a.writeable()) throw py::value_error(what + " is read-only; it is updated in place");
+  check_aligned(a, kOp, where(name, i));
   return a;
 }
 

@@ -11,6 +11,7 @@
 #include "kernels/attention.h"
 
 namespace py = pybind11;
+using pyzen::bind::check_aligned;
 using pyzen::bind::new_array;
 using pyzen::bind::run_kernel;
 using pyzen::bind::shape_str;
@@ -48,8 +49,7 @@ Operand describe(const py::array& x, int nb, const std::string& op, const char* 
     st[i] = x.shape(i) > 1 ? x.strides(i) / item : 0;
   }
   const bool empty = x.size() == 0;  // nothing is read: any strides will do
-  if (x.size() > 0 && reinterpret_cast<std::uintptr_t>(x.data()) % item != 0)
-    throw py::value_error(op + ": " + name + " is not aligned to its item size; pass a copy");
+  check_aligned(x, op, name);
   const int trailing = static_cast<int>(x.ndim()) - nb;
   if (trailing == 2) {
     d.rs = st[nb];

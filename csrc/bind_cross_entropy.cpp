@@ -10,6 +10,7 @@
 #include "kernels/cross_entropy.h"
 
 namespace py = pybind11;
+using pyzen::bind::check_aligned;
 using pyzen::bind::new_array;
 using pyzen::bind::run_kernel;
 
@@ -26,6 +27,7 @@ std::string dtype_of(const py::array& x) { return py::str(x.dtype()); }
 void check_contiguous(const char* op, const char* name, const py::array& x) {
   if (!(x.flags() & py::array::c_style))
     throw py::value_error(std::string(op) + ": " + name + " must be C-contiguous");
+  check_aligned(x, op, name);
 }
 
 // logits (N, C) float32/float64 and target (N,) int64, both C-contiguous.

@@ -12,6 +12,7 @@
 #include "kernels/layer_norm.h"
 
 namespace py = pybind11;
+using pyzen::bind::check_aligned;
 using pyzen::bind::new_array;
 using pyzen::bind::run_kernel;
 
@@ -34,6 +35,7 @@ void check_input(const char* op, const char* name, const py::array& x) {
     throw py::value_error(std::string(op) + ": " + name + " must have at least one dimension, got shape ()");
   if (!(x.flags() & py::array::c_style))
     throw py::value_error(std::string(op) + ": " + name + " must be C-contiguous");
+  check_aligned(x, op, name);
 }
 
 // y: same dtype as x, shape == expected_shape (printed), C-contiguous.
@@ -51,6 +53,7 @@ void check_like(const char* op, const char* name, const py::array& y, const py::
   }
   if (!(y.flags() & py::array::c_style))
     throw py::value_error(std::string(op) + ": " + name + " must be C-contiguous");
+  check_aligned(y, op, name);
 }
 
 std::vector<py::ssize_t> dims(const py::array& x, py::ssize_t ndim) {

@@ -5,6 +5,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cstdint>
 #include <new>
 #include <string>
 #include <utility>
@@ -28,11 +29,26 @@ inline std::string shape_str(const std::vector<py::ssize_t>& s) { return shape_s
   throw py::error_already_set();
 }
 
+// Kernels load whole items (and vectors of them): an array whose data does not start at a
+// multiple of its item size (a view into a byte buffer at an odd offset) is refused.
+inline void check_aligned(const py::array& x, const std::string& op, const std::string& name) {
+  if (x.size() > 0 && reinterpret_cast<std::uintptr_t>(x.data()) % x.itemsize() != 0)
+    throw py::value_error(op + ": " + name + " is not aligned to its item size (" +
+                          std::to_string(x.itemsize()) + " bytes); pass a copy");
+}
+
 // A new C-contiguous result array. NumPy refuses absurd sizes with MemoryError ("Unable to
 // allocate 4 TiB ...") or ValueError ("array is too big"); the same exception type comes
-// back with the op and the result's shape in front.
+// back with the op and the result's shape in front. Shapes whose byte strides do not fit in
+// 64 bits are refused here, before pybind11 computes those strides (signed overflow).
 template <typename T>
 py::array_t<T> new_array(const std::string& op, const std::vector<py::ssize_t>& shape) {
+  int64_t stride = sizeof(T), bytes = sizeof(T);
+  for (size_t i = shape.size(); i-- > 0;) {
+    const bool overflow = (i > 0 && __builtin_mul_overflow(stride, shape[i], &stride)) ||
+                          __builtin_mul_overflow(bytes, shape[i], &bytes);
+    if (overflow) raise_memory_error(op, "a result of shape " + shape_str(shape) + " (more than 2^63 bytes)");
+  }
   try {
     return py::array_t<T>(shape);
   } catch (py::error_already_set& e) {

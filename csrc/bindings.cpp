@@ -17,6 +17,7 @@
 #include "parallel.h"
 
 namespace py = pybind11;
+using pyzen::bind::check_aligned;
 using pyzen::bind::new_array;
 using pyzen::bind::run_kernel;
 using pyzen::bind::shape_str;
@@ -46,10 +47,7 @@ void element_strides(const py::array& x, const char* name, int64_t out[3]) {
                             " bytes)");
     out[d] = x.shape(d) > 1 ? s / item : 0;
   }
-  if (x.size() > 0 && reinterpret_cast<std::uintptr_t>(x.data()) % item != 0)
-    throw py::value_error("matmul: " + std::string(name) +
-                          " is not aligned to its item size (" + std::to_string(item) +
-                          " bytes); pass a copy");
+  check_aligned(x, "matmul", name);
 }
 
 template <typename T>
@@ -106,6 +104,7 @@ void check_float_contiguous(const py::array& x, const char* op, const char* name
                          std::string(py::str(x.dtype())));
   if (!(x.flags() & py::array::c_style))
     throw py::value_error(std::string(op) + ": expected " + name + " to be C-contiguous");
+  check_aligned(x, op, name);
 }
 
 std::vector<py::ssize_t> shape_of(const py::array& x) { return {x.shape(), x.shape() + x.ndim()}; }
