@@ -9,6 +9,7 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -17,6 +18,7 @@
 #include "array.h"
 #include "device.h"
 #include "kernels.h"
+#include "training.h"
 
 namespace py = pybind11;
 namespace cu = pyzen::cuda;
@@ -324,6 +326,94 @@ void bind_kernels(py::module_& m) {
   }, py::arg("out"), py::arg("a"), py::arg("b"), "out (..., M, N), contiguous, = a @ b (any strides, equal batch shapes).");
 }
 
+// Float arrays of one dtype, contiguous, for the training kernels.
+void need_float_contiguous(const Array& a, DType dtype, const char* op, const char* name) {
+  need_dtype(a, dtype, op, name);
+  need_contiguous(a, op, name);
+}
+
+const Array* opt(const std::optional<Array>& a) { return a ? &*a : nullptr; }
+
+void bind_training(py::module_& m) {
+  m.def("layer_norm_forward", [](const Array& out, const Array& mean, const Array& rstd, const Array& x,
+                                 const std::optional<Array>& weight, const std::optional<Array>& bias, double eps) {
+    const char* n = "layer_norm";
+    need_float(x, n, "x");
+    if (x.ndim() < 1) fail(n, "x must have at least 1 dim");
+    const std::vector<std::int64_t> rows(x.shape.begin(), x.shape.end() - 1), cols{x.shape.back()};
+    need_float_contiguous(x, x.dtype, n, "x");
+    need_float_contiguous(out, x.dtype, n, "out");
+    need_shape(out, x.shape, n, "out");
+    for (const auto* a : {&mean, &rstd}) {
+      need_float_contiguous(*a, x.dtype, n, "mean and rstd");
+      need_shape(*a, rows, n, "mean and rstd");
+    }
+    for (const auto* a : {opt(weight), opt(bias)})
+      if (a) {
+        need_float_contiguous(*a, x.dtype, n, "weight and bias");
+        need_shape(*a, cols, n, "weight and bias");
+      }
+    if (!(eps >= 0)) fail(n, "eps must be >= 0, got " + std::to_string(eps));
+    cu::layer_norm_forward(out, mean, rstd, x, opt(weight), opt(bias), eps);
+  }, py::arg("out"), py::arg("mean"), py::arg("rstd"), py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("eps"),
+     "Layer norm over the last dim of x (contiguous, float): out, and per-row mean and rstd = 1/sqrt(var + eps); "
+     "weight and bias (C,) or None.");
+
+  m.def("layer_norm_backward", [](const Array& dx, const std::optional<Array>& dweight, const std::optional<Array>& dbias,
+                                  const Array& g, const Array& x, const std::optional<Array>& weight, const Array& mean,
+                                  const Array& rstd) {
+    const char* n = "layer_norm_backward";
+    need_float(x, n, "x");
+    if (x.ndim() < 1) fail(n, "x must have at least 1 dim");
+    const std::vector<std::int64_t> rows(x.shape.begin(), x.shape.end() - 1), cols{x.shape.back()};
+    for (const auto* a : {&dx, &g, &x}) {
+      need_float_contiguous(*a, x.dtype, n, "dx, g and x");
+      need_shape(*a, x.shape, n, "dx, g and x");
+    }
+    for (const auto* a : {&mean, &rstd}) {
+      need_float_contiguous(*a, x.dtype, n, "mean and rstd");
+      need_shape(*a, rows, n, "mean and rstd");
+    }
+    for (const auto* a : {opt(dweight), opt(dbias), opt(weight)})
+      if (a) {
+        need_float_contiguous(*a, x.dtype, n, "weight and its gradients");
+        need_shape(*a, cols, n, "weight and its gradients");
+      }
+    cu::layer_norm_backward(dx, opt(dweight), opt(dbias), g, x, opt(weight), mean, rstd);
+  }, py::arg("dx"), py::arg("dweight"), py::arg("dbias"), py::arg("g"), py::arg("x"), py::arg("weight"), py::arg("mean"),
+     py::arg("rstd"),
+     "Gradients of layer_norm_forward: dx, and dweight / dbias (C,) where given (deterministic order).");
+
+  m.def("adamw_step", [](const std::vector<Array>& params, const std::vector<Array>& grads, const std::vector<Array>& exp_avgs,
+                         const std::vector<Array>& exp_avg_sqs, const std::optional<std::vector<Array>>& max_exp_avg_sqs,
+                         const std::vector<double>& steps, double lr, double beta1, double beta2, double eps,
+                         double weight_decay, bool decoupled, bool maximize) {
+    const char* n = "adamw_step";
+    const std::size_t k = params.size();
+    if (grads.size() != k || exp_avgs.size() != k || exp_avg_sqs.size() != k || steps.size() != k ||
+        (max_exp_avg_sqs && max_exp_avg_sqs->size() != k))
+      fail(n, "expected " + std::to_string(k) + " grads, states and steps, one per param");
+    const std::vector<Array> none;
+    const std::vector<Array>& vmax = max_exp_avg_sqs ? *max_exp_avg_sqs : none;
+    for (std::size_t i = 0; i < k; ++i) {
+      const Array& p = params[i];
+      need_float(p, n, "params");
+      if (p.dtype != params[0].dtype) fail(n, "params must share one dtype (call once per dtype)");
+      for (const Array* a : {&p, &grads[i], &exp_avgs[i], &exp_avg_sqs[i], vmax.empty() ? &p : &vmax[i]}) {
+        need_float_contiguous(*a, p.dtype, n, "params, grads and states");
+        need_shape(*a, p.shape, n, "params, grads and states");
+      }
+      if (!(steps[i] >= 1)) fail(n, "steps must be >= 1, got " + std::to_string(steps[i]));
+    }
+    cu::adamw_step(params, grads, exp_avgs, exp_avg_sqs, vmax, steps,
+                   {lr, beta1, beta2, eps, weight_decay, decoupled, maximize});
+  }, py::arg("params"), py::arg("grads"), py::arg("exp_avgs"), py::arg("exp_avg_sqs"), py::arg("max_exp_avg_sqs"),
+     py::arg("steps"), py::kw_only(), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
+     py::arg("weight_decay"), py::arg("decoupled"), py::arg("maximize"),
+     "One Adam (decoupled=False) or AdamW step over every param in one launch, in place, with the CPU kernel's "
+     "arithmetic; steps[i] is param i's step count after this step; max_exp_avg_sqs given for amsgrad.");
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_cuda, m) {
@@ -375,4 +465,5 @@ PYBIND11_MODULE(_cuda, m) {
   }, "Wait for all queued kernels; raises RuntimeError for an error a kernel hit.");
 
   bind_kernels(m);
+  bind_training(m);
 }

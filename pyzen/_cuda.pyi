@@ -79,3 +79,19 @@ def random_uniform(out: Array, seed: int, offset: int) -> None: ...
 def random_normal(out: Array, seed: int, offset: int) -> None: ...
 def random_int(out: Array, low: int, high: int, seed: int, offset: int) -> None: ...
 def matmul(out: Array, a: Array, b: Array) -> None: ...
+
+def layer_norm_forward(out: Array, mean: Array, rstd: Array, x: Array, weight: Array | None, bias: Array | None,
+                       eps: float) -> None:
+    """Layer norm over the last dim of x (contiguous, float): out, and per-row mean and rstd =
+    1/sqrt(var + eps); weight and bias (C,) or None."""
+
+def layer_norm_backward(dx: Array, dweight: Array | None, dbias: Array | None, g: Array, x: Array, weight: Array | None,
+                        mean: Array, rstd: Array) -> None:
+    """Gradients of layer_norm_forward: dx, and dweight / dbias (C,) where given (deterministic order)."""
+
+def adamw_step(params: list[Array], grads: list[Array], exp_avgs: list[Array], exp_avg_sqs: list[Array],
+               max_exp_avg_sqs: list[Array] | None, steps: list[float], *, lr: float, beta1: float, beta2: float,
+               eps: float, weight_decay: float, decoupled: bool, maximize: bool) -> None:
+    """One Adam (decoupled=False) or AdamW step over every param in one launch, in place, with
+    the CPU kernel's arithmetic; params of one dtype, all contiguous; steps[i] is param i's
+    step count after this step; max_exp_avg_sqs given for amsgrad."""

@@ -284,6 +284,82 @@ def matmul(out: Array, a: Array, b: Array) -> None:
     out.np[...] = np.matmul(a.np, b.np)
 
 
+def _dense(a: Array, dtype: str, shape, what: str) -> None:
+    if a.dtype != dtype:
+        raise TypeError(f"{what} must be {dtype}, got {a.dtype}")
+    _same(a, shape, what)
+    _contiguous_arg(a, what)
+
+
+def layer_norm_forward(out: Array, mean: Array, rstd: Array, x: Array, weight, bias, eps: float) -> None:
+    if x.dtype not in ("float32", "float64"):
+        raise TypeError(f"layer_norm: x must be float32 or float64, got {x.dtype}")
+    for a, shape, what in ((x, x.shape, "x"), (out, x.shape, "out"), (mean, x.shape[:-1], "mean"), (rstd, x.shape[:-1], "rstd")):
+        _dense(a, x.dtype, shape, f"layer_norm: {what}")
+    for a in (weight, bias):
+        if a is not None:
+            _dense(a, x.dtype, x.shape[-1:], "layer_norm: weight and bias")
+    v = x.np.astype(np.float64)
+    with np.errstate(all="ignore"):
+        mu = v.mean(-1)
+        rs = 1 / np.sqrt(((v - mu[..., None]) ** 2).mean(-1) + eps)
+        y = (v - mu[..., None]) * rs[..., None]
+    if weight is not None:
+        y = y * weight.np
+    if bias is not None:
+        y = y + bias.np
+    out.np[...], mean.np[...], rstd.np[...] = y, mu, rs
+
+
+def layer_norm_backward(dx: Array, dweight, dbias, g: Array, x: Array, weight, mean: Array, rstd: Array) -> None:
+    for a, shape, what in ((dx, x.shape, "dx"), (g, x.shape, "g"), (x, x.shape, "x"), (mean, x.shape[:-1], "mean"),
+                           (rstd, x.shape[:-1], "rstd")):
+        _dense(a, x.dtype, shape, f"layer_norm_backward: {what}")
+    for a in (dweight, dbias, weight):
+        if a is not None:
+            _dense(a, x.dtype, x.shape[-1:], "layer_norm_backward: weight and its gradients")
+    gv, rs = g.np.astype(np.float64), rstd.np[..., None].astype(np.float64)
+    xhat = (x.np - mean.np[..., None]) * rs
+    gw = gv if weight is None else gv * weight.np
+    dx.np[...] = rs * (gw - gw.mean(-1, keepdims=True) - xhat * (gw * xhat).mean(-1, keepdims=True))
+    lead = tuple(range(x.ndim - 1))
+    if dweight is not None:
+        dweight.np[...] = (gv * xhat).sum(lead)
+    if dbias is not None:
+        dbias.np[...] = gv.sum(lead)
+
+
+def adamw_step(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, lr, beta1, beta2, eps, weight_decay,
+               decoupled, maximize) -> None:
+    k = len(params)
+    if not all(len(xs) == k for xs in (grads, exp_avgs, exp_avg_sqs, steps)) or (
+            max_exp_avg_sqs is not None and len(max_exp_avg_sqs) != k):
+        raise ValueError(f"adamw_step: expected {k} grads, states and steps, one per param")
+    for i, p in enumerate(params):
+        if p.dtype != params[0].dtype:
+            raise ValueError("adamw_step: params must share one dtype (call once per dtype)")
+        for a in (p, grads[i], exp_avgs[i], exp_avg_sqs[i]) + (() if max_exp_avg_sqs is None else (max_exp_avg_sqs[i],)):
+            _dense(a, p.dtype, p.shape, "adamw_step: params, grads and states")
+        if not steps[i] >= 1:
+            raise ValueError(f"adamw_step: steps must be >= 1, got {steps[i]}")
+    for i, p in enumerate(params):  # the update in float64, as written in the CPU kernel's reference
+        g = -grads[i].np.astype(np.float64) if maximize else grads[i].np.astype(np.float64)
+        pv, m, v = p.np.astype(np.float64), exp_avgs[i].np, exp_avg_sqs[i].np
+        if weight_decay and decoupled:
+            pv = pv * (1 - lr * weight_decay)
+        elif weight_decay:
+            g = g + weight_decay * pv
+        m[...] = m + (1 - beta1) * (g - m)
+        v[...] = v * beta2 + (1 - beta2) * g * g
+        denom = v
+        if max_exp_avg_sqs is not None:
+            vmax = max_exp_avg_sqs[i].np
+            vmax[...] = np.maximum(vmax, v)
+            denom = vmax
+        step = float(steps[i])
+        p.np[...] = pv - lr / (1 - beta1**step) * m / (np.sqrt(denom) / math.sqrt(1 - beta2**step) + eps)
+
+
 def memory_allocated() -> int:
     return sum(_live.values())
 

@@ -319,6 +319,116 @@ def test_device_queries():
     assert cuda(np.ones(2)).device == pyzen.device("cuda:0")
 
 
+# ---- dedicated training kernels: layer norm, multi-tensor AdamW ----
+def _layer_norm_ref(x, w, b, g, eps):
+    mu = x.mean(-1, keepdims=True)
+    rs = 1 / np.sqrt(((x - mu) ** 2).mean(-1, keepdims=True) + eps)
+    xhat = (x - mu) * rs
+    gw = g * w
+    dx = rs * (gw - gw.mean(-1, keepdims=True) - xhat * (gw * xhat).mean(-1, keepdims=True))
+    lead = tuple(range(x.ndim - 1))
+    return xhat * w + b, mu[..., 0], rs[..., 0], dx, (g * xhat).sum(lead), g.sum(lead)
+
+
+@pytest.mark.parametrize("shape,offset", [((3, 5, 257), 0.0), ((600, 64), 0.0), ((4, 300), 1e3), ((2, 1), 0.0)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_layer_norm_kernels(device, rng, shape, offset, dtype):
+    """Forward (out, mean, rstd) and backward (dx, dweight, dbias) against NumPy float64;
+    600 rows use more than one block's partial sums for dweight and dbias; a mean far from
+    zero checks the shifted statistics; one column is the degenerate row (xhat = 0)."""
+    x = (offset + rng.standard_normal(shape)).astype(dtype)
+    w, b = (1 + 0.5 * rng.standard_normal(shape[-1:])).astype(dtype), rng.standard_normal(shape[-1:]).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    eps = 1e-5
+    want = _layer_norm_ref(*(a.astype(np.float64) for a in (x, w, b, g)), eps)
+    bk = be()
+    out, mean, rstd = bk.layer_norm_forward(cuda(x)._data, cuda(w)._data, cuda(b)._data, eps)
+    dx, dw, db = bk.layer_norm_backward(cuda(g)._data, cuda(x)._data, cuda(w)._data, mean, rstd, True)
+    rtol, atol = (1e-10, 1e-10) if dtype == np.float64 else (2e-4, 2e-4)
+    for got, ref, what in zip((out, mean, rstd, dx, dw, db), want, ("out", "mean", "rstd", "dx", "dweight", "dbias")):
+        scale = 1 if what not in ("dweight", "dbias") else np.sqrt(x.size / shape[-1])
+        assert_np_close(bk.to_numpy(got), ref, rtol, atol * scale, what=f"layer norm {what}")
+
+
+def test_layer_norm_without_affine_and_strided_input(device, rng):
+    a = rng.standard_normal((6, 40))
+    from pyzen.backend import cuda_array
+
+    bk = be()
+    x = cuda_array.transpose(cuda(a.T.copy())._data, (1, 0))  # a non-contiguous view of a
+    out, mean, rstd = bk.layer_norm_forward(x, None, None, 1e-5)
+    want = _layer_norm_ref(a, np.ones(40), np.zeros(40), np.ones_like(a), 1e-5)
+    assert_np_close(bk.to_numpy(out), want[0], 1e-10, 1e-10, what="out")
+    dx, dw, db = bk.layer_norm_backward(cuda(np.ones_like(a))._data, x, None, mean, rstd, False)
+    assert dw is None and db is None
+    assert_np_close(bk.to_numpy(dx), want[3], 1e-10, 1e-10, what="dx")
+
+
+@gpu_only
+def test_layer_norm_weight_gradient_is_bitwise_deterministic(rng):
+    bk = be()
+    x, g, w = (cuda(rng.standard_normal(s), pyzen.float32)._data for s in ((3000, 96), (3000, 96), (96,)))
+    _, mean, rstd = bk.layer_norm_forward(x, w, None, 1e-5)
+    runs = [bk.to_numpy(bk.layer_norm_backward(g, x, w, mean, rstd, True)[1]) for _ in range(3)]
+    assert all(np.array_equal(runs[0], r) for r in runs[1:])
+
+
+def _adamw_f32(p, g, m, v, vmax, step, lr, b1, b2, eps, wd, decoupled, maximize):
+    """The CPU kernel's float32 update, operation by operation in NumPy float32."""
+    f = np.float32
+    g = -g if maximize else g
+    if wd and decoupled:
+        p = p * f(1 - lr * wd)
+    elif wd:
+        g = g + f(wd) * p
+    m = m + f(1 - b1) * (g - m)
+    v = v * f(b2) + (f(1 - b2) * g) * g
+    if vmax is not None:
+        vmax = np.maximum(vmax, v)
+    d = np.sqrt(v if vmax is None else vmax) / f(np.sqrt(1 - b2**step)) + f(eps)
+    return p - (f(lr / (1 - b1**step)) * m) / d, m, v, vmax
+
+
+@pytest.mark.parametrize("decoupled,maximize,amsgrad", [(True, False, False), (False, True, True), (True, True, True)])
+def test_adamw_one_launch_over_many_float32_tensors(device, rng, decoupled, maximize, amsgrad):
+    """Tensors of mixed sizes (empty, one element, across chunk edges) and steps, updated
+    together, agree with the CPU kernel's float32 arithmetic to a few ulps."""
+    shapes, steps = [(3, 5), (0,), (1,), (1031,), (4, 600)], [1, 3, 2, 7, 1]
+    kw = dict(lr=1e-2, beta1=0.9, beta2=0.99, eps=1e-8, weight_decay=0.1)
+    f32 = lambda s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+    ps, gs, ms = [f32(s) for s in shapes], [f32(s) for s in shapes], [0.1 * f32(s) for s in shapes]
+    vs = [np.abs(0.1 * f32(s)) for s in shapes]
+    vmaxs = [v * np.float32(1.5) for v in vs] if amsgrad else None
+    dev = [[cuda(a)._data for a in xs] for xs in (ps, gs, ms, vs)]
+    dvmax = [cuda(a)._data for a in vmaxs] if amsgrad else None
+    be().adamw_step(*dev, dvmax, steps, decoupled=decoupled, maximize=maximize, **kw)
+    for i in range(len(shapes)):
+        want = _adamw_f32(ps[i], gs[i], ms[i], vs[i], vmaxs[i] if amsgrad else None, steps[i], kw["lr"], kw["beta1"],
+                          kw["beta2"], kw["eps"], kw["weight_decay"], decoupled, maximize)
+        got = (dev[0][i], dev[2][i], dev[3][i]) + ((dvmax[i],) if amsgrad else ())
+        for a, ref in zip(got, want):
+            np.testing.assert_allclose(be().to_numpy(a), ref, rtol=4e-7, atol=1e-7)
+
+
+def test_adamw_mixed_dtypes_and_bad_arguments(device, rng):
+    bk = be()
+    p32, p64 = cuda(rng.standard_normal(4), pyzen.float32)._data, cuda(rng.standard_normal(3))._data
+    state = [[cuda(np.zeros(4), pyzen.float32)._data, cuda(np.zeros(3))._data] for _ in range(2)]
+    grads = [cuda(np.ones(4))._data, cuda(np.ones(3))._data]  # float64 grad for a float32 param: cast
+    kw = dict(lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=True, maximize=False)
+    before = bk.to_numpy(p32).astype(np.float64), bk.to_numpy(p64)
+    bk.adamw_step([p32, p64], grads, *state, None, [1, 1], **kw)
+    for p, b in zip((p32, p64), before):  # first step: p - lr * sign(g) (to within eps)
+        assert_np_close(bk.to_numpy(p), b - 0.1, 1e-6, 1e-6)
+    from pyzen.backend import cuda_array
+
+    mod = cuda_array._cuda
+    with pytest.raises(ValueError, match="adamw_step"):
+        mod.adamw_step([p64._a], [grads[1]._a], [state[0][1]._a], [state[1][1]._a], None, [0.0], **kw)
+    with pytest.raises(ValueError, match="adamw_step"):
+        mod.adamw_step([p64._a], [], [], [], None, [], **kw)
+
+
 # ---- end to end ----
 def test_small_training_run_on_the_device(device, rng):
     """Least squares by gradient descent on the device: the loss falls to the noise floor

@@ -1,8 +1,8 @@
-"""The fused training primitives on CUDA, composed from the CUDA backend's generic kernels
-(elementwise, reductions, matmul, scatter) with the CPU kernels' signatures and
-semantics. Correct but unfused: each step is a kernel launch and a pass over memory.
-Dedicated CUDA kernels for these are the CUDA training-kernels issue; until then this keeps
-every training op on the device (no host round trip).
+"""The fused training primitives on CUDA, with the CPU kernels' signatures and semantics.
+Layer norm (forward, backward) and Adam/AdamW (one multi-tensor launch) are dedicated
+kernels (cuda/layer_norm_kernels.cuh, cuda/adamw_kernels.cuh); attention and cross-entropy
+are still composed from the generic kernels (elementwise, reductions, matmul, scatter):
+correct, every step on the device, but a launch and a pass over memory per step.
 """
 from __future__ import annotations
 
@@ -15,6 +15,11 @@ from . import cuda_array as ca
 from .cuda_array import CudaArray
 
 
+def _cuda() -> Any:
+    """The kernel module in use (pyzen._cuda, or the test emulator that stands in for it)."""
+    return ca._cuda
+
+
 def _as(x: Any, dtype: np.dtype) -> Any:
     return None if x is None else ca.astype(ca.asarray(x), dtype, False)
 
@@ -23,29 +28,36 @@ def _mean_last(x: CudaArray) -> CudaArray:
     return ca.sum(x, -1, True) / x.dtype.type(max(x.shape[-1], 1))
 
 
+def _dense(x: Any, dtype: np.dtype) -> Any:
+    """x as a contiguous device array of dtype (None stays None): the dedicated kernels' operands."""
+    return None if x is None else ca.contiguous(_as(x, dtype))
+
+
+def _raw(x: Any) -> Any:
+    return None if x is None else x._a
+
+
 def layer_norm_forward(x: CudaArray, weight: Any, bias: Any, eps: float) -> tuple:
-    """Normalise over the last dim. Returns (out, mean, rstd); mean and rstd have shape x.shape[:-1]."""
-    mean = _mean_last(x)
-    d = x - mean
-    rstd = 1.0 / ca.unary("sqrt", _mean_last(d * d) + eps)
-    out = d * rstd
-    if weight is not None:
-        out = out * _as(weight, x.dtype)
-    if bias is not None:
-        out = out + _as(bias, x.dtype)
-    return out, ca.squeeze(mean, -1), ca.squeeze(rstd, -1)
+    """Normalise over the last dim (one kernel). Returns (out, mean, rstd); mean and rstd
+    have shape x.shape[:-1]."""
+    x = ca.contiguous(x)
+    out, mean, rstd = ca.empty(x.shape, x.dtype), ca.empty(x.shape[:-1], x.dtype), ca.empty(x.shape[:-1], x.dtype)
+    _cuda().layer_norm_forward(out._a, mean._a, rstd._a, x._a, _raw(_dense(weight, x.dtype)), _raw(_dense(bias, x.dtype)), float(eps))
+    return out, mean, rstd
 
 
 def layer_norm_backward(g: Any, x: CudaArray, weight: Any, mean: Any, rstd: Any, need_bias: bool) -> tuple:
-    """(dx, dweight or None, dbias or None) for layer_norm_forward."""
-    g = ca.broadcast_to(_as(g, x.dtype), x.shape)
-    rstd = ca.expand_dims(_as(rstd, x.dtype), -1)
-    xhat = (x - ca.expand_dims(_as(mean, x.dtype), -1)) * rstd
-    gw = g if weight is None else g * _as(weight, x.dtype)
-    dx = rstd * (gw - _mean_last(gw) - xhat * _mean_last(gw * xhat))
-    lead = tuple(range(x.ndim - 1))
-    dweight = None if weight is None else ca.sum(g * xhat, lead)
-    dbias = ca.sum(g, lead) if need_bias else None
+    """(dx, dweight or None, dbias or None) for layer_norm_forward (one row kernel, then a
+    fixed-order column sum for dweight and dbias)."""
+    x = ca.contiguous(x)
+    g = _dense(ca.broadcast_to(_as(g, x.dtype), x.shape), x.dtype)
+    weight = _dense(weight, x.dtype)
+    c = x.shape[-1]
+    dx = ca.empty(x.shape, x.dtype)
+    dweight = None if weight is None else ca.empty((c,), x.dtype)
+    dbias = ca.empty((c,), x.dtype) if need_bias else None
+    _cuda().layer_norm_backward(dx._a, _raw(dweight), _raw(dbias), g._a, x._a, _raw(weight),
+                                _dense(mean, x.dtype)._a, _dense(rstd, x.dtype)._a)
     return dx, dweight, dbias
 
 
@@ -133,26 +145,17 @@ def cross_entropy_backward(g: Any, logits: CudaArray, target: Any, lse: Any, ign
 
 def adamw_step(params: list, grads: list, exp_avgs: list, exp_avg_sqs: list, max_exp_avg_sqs: list | None, steps: list, *,
                lr: float, beta1: float, beta2: float, eps: float, weight_decay: float, decoupled: bool, maximize: bool) -> None:
-    """One Adam (decoupled=False) or AdamW step over every parameter, in place, with the CPU
-    kernel's formula: p -= lr / (1 - b1^t) * m / (sqrt(v or vmax) / sqrt(1 - b2^t) + eps)."""
-    for i, (p, g, m, v) in enumerate(zip(params, grads, exp_avgs, exp_avg_sqs)):
-        g = _as(g, p.dtype)
-        if maximize:
-            g = -g
-        if weight_decay and decoupled:
-            p *= 1 - lr * weight_decay
-        elif weight_decay:
-            g = g + weight_decay * p
-        m *= beta1
-        m += (1 - beta1) * g
-        v *= beta2
-        v += (1 - beta2) * (g * g)
-        denom_src = v
-        if max_exp_avg_sqs is not None:
-            vmax = max_exp_avg_sqs[i]
-            ca._inplace(vmax, ca.binary("maximum", vmax, v))
-            denom_src = vmax
-        step = float(steps[i])
-        step_size = lr / (1 - beta1**step)
-        denom = ca.unary("sqrt", denom_src) / math.sqrt(1 - beta2**step) + eps
-        p -= step_size * m / denom
+    """One Adam (decoupled=False) or AdamW step over every parameter, in place: one kernel
+    launch per parameter dtype, with the CPU kernel's arithmetic. Params and states must be
+    contiguous (they are updated in place); grads are cast and made contiguous if needed."""
+    by_dtype: dict = {}
+    for i, p in enumerate(params):
+        by_dtype.setdefault(p.dtype, []).append(i)
+    for dtype, idx in by_dtype.items():
+        pick = lambda xs: [xs[i]._a for i in idx]  # noqa: E731
+        _cuda().adamw_step(
+            pick(params), [_dense(grads[i], dtype)._a for i in idx], pick(exp_avgs), pick(exp_avg_sqs),
+            None if max_exp_avg_sqs is None else pick(max_exp_avg_sqs), [float(steps[i]) for i in idx],
+            lr=float(lr), beta1=float(beta1), beta2=float(beta2), eps=float(eps),
+            weight_decay=float(weight_decay), decoupled=bool(decoupled), maximize=bool(maximize),
+        )

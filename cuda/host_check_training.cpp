@@ -1,0 +1,155 @@
+// Runs the training kernels (layer norm forward and backward, multi-tensor AdamW) on the
+// CPU through host/cuda_runtime.h against plain loops in double: odd row lengths (tails
+// of the 256-thread loops), rows far from zero mean, nan rows, several row partitions,
+// mixed tensor sizes and every AdamW variant. A check of indexing, barriers and arithmetic
+// without a GPU (ASan: out-of-bounds accesses; UBSan: misaligned or overflowing ones).
+// A few seconds on 2 cores; from the repository root:
+//   g++ -std=c++20 -O1 -g -pthread -fsanitize=undefined,address -fno-sanitize-recover=all
+//       -Wall -Wno-unknown-pragmas -Icuda/host -Icuda cuda/host_check_training.cpp -o /tmp/host_check_training
+//   /tmp/host_check_training
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "adamw_kernels.cuh"
+#include "layer_norm_kernels.cuh"
+
+using namespace pyzen::cuda;
+
+namespace {
+
+double rel_err(double got, double want, double scale) { return std::fabs(got - want) / (std::fabs(want) + scale); }
+
+// rows x c float32 with the given mean offset; row `nan_row` (if >= 0) holds a nan.
+int check_layer_norm(int rows, int c, float offset, int nan_row, bool affine, std::mt19937& rng) {
+  using namespace layer_norm_kernels;
+  std::normal_distribution<float> dist;
+  std::vector<float> x(std::size_t(rows) * c), g(x.size()), w(c), b(c);
+  for (auto& v : x) v = offset + dist(rng);
+  for (auto& v : g) v = dist(rng);
+  for (auto& v : w) v = 1.0f + 0.5f * dist(rng);
+  for (auto& v : b) v = dist(rng);
+  if (nan_row >= 0) x[std::size_t(nan_row) * c + c / 2] = NAN;
+  const float* wp = affine ? w.data() : nullptr;
+  const float eps = 1e-5f;
+  std::vector<float> out(x.size() + 1, -7.0f), mean(rows), rstd(rows);
+  host_launch(dim3(rows < 3 ? rows : 3), dim3(kThreads), layer_norm_forward_kernel<float>, std::int64_t(rows),
+              std::int64_t(c), double(eps), x.data(), wp, affine ? b.data() : nullptr, out.data(), mean.data(),
+              rstd.data());
+  const std::int64_t parts = backward_parts(rows) < 4 ? backward_parts(rows) : 4;
+  std::vector<float> dx(x.size() + 1, -7.0f), pdw(parts * c, 0.0f), pdb(parts * c, 0.0f), dw(c), db(c);
+  host_launch(dim3(unsigned(parts)), dim3(kThreads), layer_norm_backward_kernel<float>, std::int64_t(rows),
+              std::int64_t(c), g.data(), x.data(), wp, mean.data(), rstd.data(), dx.data(), pdw.data(), pdb.data());
+  host_launch(dim3(2), dim3(64), column_sum_kernel<float>, parts, std::int64_t(c), pdw.data(), dw.data());
+  host_launch(dim3(2), dim3(64), column_sum_kernel<float>, parts, std::int64_t(c), pdb.data(), db.data());
+  double worst = 0;
+  bool nan_ok = true;
+  std::vector<double> rdw(c, 0.0), rdb(c, 0.0);
+  for (int r = 0; r < rows; ++r) {
+    const float* xr = &x[std::size_t(r) * c];
+    const float* gr = &g[std::size_t(r) * c];
+    double mu = 0, var = 0;
+    for (int j = 0; j < c; ++j) mu += xr[j];
+    mu /= c;
+    for (int j = 0; j < c; ++j) var += (xr[j] - mu) * (xr[j] - mu);
+    const double rs = 1.0 / std::sqrt(var / c + eps);
+    if (r == nan_row) {
+      nan_ok = nan_ok && std::isnan(mean[r]) && std::isnan(out[std::size_t(r) * c]) && std::isnan(dx[std::size_t(r) * c]);
+      continue;
+    }
+    worst = std::fmax(worst, rel_err(mean[r], mu, 1e-3 + std::fabs(offset)) + rel_err(rstd[r], rs, 0));
+    double sa = 0, sb = 0;
+    for (int j = 0; j < c; ++j) {
+      const double xh = (xr[j] - mu) * rs, gw = affine ? double(gr[j]) * w[j] : gr[j];
+      const double y = affine ? xh * w[j] + b[j] : xh;
+      worst = std::fmax(worst, rel_err(out[std::size_t(r) * c + j], y, 1.0));
+      sa += gw;
+      sb += gw * xh;
+      rdw[j] += gr[j] * xh;
+      rdb[j] += gr[j];
+    }
+    for (int j = 0; j < c; ++j) {
+      const double xh = (xr[j] - mu) * rs, gw = affine ? double(gr[j]) * w[j] : gr[j];
+      worst = std::fmax(worst, rel_err(dx[std::size_t(r) * c + j], rs * (gw - sa / c - xh * sb / c), rs));
+    }
+  }
+  if (nan_row < 0)
+    for (int j = 0; j < c; ++j)
+      worst = std::fmax(worst, rel_err(dw[j], rdw[j], std::sqrt(double(rows))) + rel_err(db[j], rdb[j], std::sqrt(double(rows))));
+  const bool tails = out.back() == -7.0f && dx.back() == -7.0f;
+  const bool ok = worst < 1e-4 && nan_ok && tails;
+  std::printf("%s layer_norm rows=%d C=%d offset=%g nan_row=%d affine=%d parts=%lld rel.err=%.2e%s%s\n", ok ? "ok  " : "FAIL",
+              rows, c, double(offset), nan_row, affine, (long long)parts, worst, nan_ok ? "" : " (nan row)",
+              tails ? "" : " (wrote past the output)");
+  return ok ? 0 : 1;
+}
+
+// Three steps over tensors of mixed sizes (a chunk boundary, a tail, one element) and
+// steps, against the update in double; float32 state, compared with a float32 tolerance.
+int check_adamw(bool decay, bool decoupled, bool maximize, bool amsgrad, std::mt19937& rng) {
+  using namespace adamw_kernels;
+  const std::int64_t sizes[] = {kChunk + 3, 1, 2 * kChunk, 37};
+  const double lr = 1e-2, b1 = 0.9, b2 = 0.99, eps = 1e-8, wd = decay ? 0.1 : 0.0;
+  std::normal_distribution<float> dist;
+  struct T {
+    std::vector<float> p, g, m, v, vmax;
+    std::vector<double> rp, rm, rv, rvmax;
+    int step;
+  };
+  std::vector<T> ts;
+  for (std::int64_t n : sizes) {
+    T t{std::vector<float>(n), std::vector<float>(n), std::vector<float>(n, 0.0f), std::vector<float>(n, 0.0f),
+        std::vector<float>(n, 0.0f), {}, std::vector<double>(n, 0.0), std::vector<double>(n, 0.0),
+        std::vector<double>(n, 0.0), int(ts.size())};
+    for (auto& v : t.p) v = dist(rng);
+    t.rp.assign(t.p.begin(), t.p.end());
+    ts.push_back(std::move(t));
+  }
+  double worst = 0;
+  for (int it = 0; it < 3; ++it) {
+    std::vector<Entry<float>> table;
+    std::int64_t chunks = 0;
+    for (auto& t : ts) {
+      for (auto& v : t.g) v = dist(rng);
+      ++t.step;
+      table.push_back({t.p.data(), t.g.data(), t.m.data(), t.v.data(), amsgrad ? t.vmax.data() : nullptr,
+                       std::int64_t(t.p.size()), chunks, make_coef<float>(lr, b1, b2, eps, wd, t.step)});
+      chunks += (std::int64_t(t.p.size()) + kChunk - 1) / kChunk;
+      for (std::size_t i = 0; i < t.p.size(); ++i) {
+        double g = maximize ? -double(t.g[i]) : t.g[i];
+        if (decay && decoupled) t.rp[i] *= 1 - lr * wd;
+        else if (decay) g += wd * t.rp[i];
+        t.rm[i] = b1 * t.rm[i] + (1 - b1) * g;
+        t.rv[i] = b2 * t.rv[i] + (1 - b2) * g * g;
+        t.rvmax[i] = std::fmax(t.rvmax[i], t.rv[i]);
+        const double denom = std::sqrt(amsgrad ? t.rvmax[i] : t.rv[i]) / std::sqrt(1 - std::pow(b2, t.step)) + eps;
+        t.rp[i] -= lr / (1 - std::pow(b1, t.step)) * t.rm[i] / denom;
+      }
+    }
+    host_launch(dim3(3), dim3(kThreads), adamw_kernel<float>, table.data(), int(table.size()), chunks,
+                Flags{decay, decoupled, maximize});
+  }
+  for (const auto& t : ts)
+    for (std::size_t i = 0; i < t.p.size(); ++i)
+      worst = std::fmax(worst, std::fabs(t.p[i] - t.rp[i]) + std::fabs(t.m[i] - t.rm[i]));
+  const bool ok = worst < 1e-5;
+  std::printf("%s adamw decay=%d decoupled=%d maximize=%d amsgrad=%d abs.err=%.2e\n", ok ? "ok  " : "FAIL", decay, decoupled,
+              maximize, amsgrad, worst);
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main() {
+  std::mt19937 rng(0);
+  int failures = 0;
+  failures += check_layer_norm(1, 1, 0.0f, -1, true, rng);
+  failures += check_layer_norm(5, 257, 0.0f, -1, true, rng);
+  failures += check_layer_norm(7, 300, 1e4f, -1, false, rng);
+  failures += check_layer_norm(6, 513, 3.0f, 2, true, rng);
+  failures += check_layer_norm(3, 31, 0.0f, -1, false, rng);
+  for (int k = 0; k < 16; ++k) failures += check_adamw(k & 8, k & 4, k & 2, k & 1, rng);
+  std::printf("%d failures\n", failures);
+  return failures ? 1 : 0;
+}

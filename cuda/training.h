@@ -1,0 +1,30 @@
+// Host entry points of the dedicated training kernels (layer_norm.cu, adamw.cu). Callers
+// (bindings.cpp) have validated shapes, dtypes and contiguity; each entry point checks
+// its launches.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "array.h"
+
+namespace pyzen::cuda {
+
+// x (rows..., C) contiguous; out like x; mean, rstd (rows...); weight, bias (C,) or null.
+void layer_norm_forward(const Array& out, const Array& mean, const Array& rstd, const Array& x, const Array* weight,
+                        const Array* bias, double eps);
+// dx like x; dweight, dbias (C,) or null; weight (C,) or null.
+void layer_norm_backward(const Array& dx, const Array* dweight, const Array* dbias, const Array& g, const Array& x,
+                         const Array* weight, const Array& mean, const Array& rstd);
+
+struct AdamwArgs {
+  double lr, beta1, beta2, eps, weight_decay;
+  bool decoupled, maximize;
+};
+// One step over every tensor: params[i] and its states updated in place; all of one float
+// dtype and contiguous; max_exp_avg_sqs empty without amsgrad.
+void adamw_step(const std::vector<Array>& params, const std::vector<Array>& grads, const std::vector<Array>& exp_avgs,
+                const std::vector<Array>& exp_avg_sqs, const std::vector<Array>& max_exp_avg_sqs,
+                const std::vector<double>& steps, const AdamwArgs& h);
+
+}  // namespace pyzen::cuda
