@@ -27,7 +27,8 @@ from pyzen.serialization import CheckpointError
 safetensors = pytest.importorskip("safetensors")
 from safetensors.numpy import load as st_load  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Where the pyzen under test lives (an installed package, or a source tree with a built _C).
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(pyzen.__file__)))
 
 
 class Unseekable(io.RawIOBase):
@@ -146,8 +147,10 @@ def temp_files(directory) -> list[str]:
 def test_sigkill_mid_save_leaves_old_or_new_checkpoint_and_no_pile_of_temps(tmp_path):
     path = str(tmp_path / "ck.safetensors")
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    # cwd=ROOT: `python -c` puts the working directory first on sys.path, where a source
+    # checkout (without the compiled _C) would shadow the package under test.
     zygote = subprocess.Popen([sys.executable, "-c", ZYGOTE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=env)
+                              stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     pyzen.save({"model": {"w": pyzen.from_numpy(expected_w(0)), "b": pyzen.zeros(3, dtype=pyzen.float64)},
                 "step": 0, "tags": ["x", 0]}, path)
     full_size = os.path.getsize(path)
