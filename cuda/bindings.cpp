@@ -412,6 +412,42 @@ void bind_training(py::module_& m) {
      py::arg("weight_decay"), py::arg("decoupled"), py::arg("maximize"),
      "One Adam (decoupled=False) or AdamW step over every param in one launch, in place, with the CPU kernel's "
      "arithmetic; steps[i] is param i's step count after this step; max_exp_avg_sqs given for amsgrad.");
+
+  m.def("cross_entropy_forward", [](const Array& losses, const Array& lse, const Array& logits, const Array& target,
+                                    std::int64_t ignore_index, double label_smoothing) {
+    const char* n = "cross_entropy";
+    need_float(logits, n, "logits");
+    if (logits.ndim() != 2) fail(n, "logits must be (N, C), got shape " + shape_str(logits.shape));
+    need_float_contiguous(logits, logits.dtype, n, "logits");
+    need_float_contiguous(target, DType::i64, n, "target");
+    for (const auto* a : {&target, &losses, &lse}) need_shape(*a, {logits.shape[0]}, n, "target, losses and lse");
+    for (const auto* a : {&losses, &lse}) need_float_contiguous(*a, logits.dtype, n, "losses and lse");
+    if (!(label_smoothing >= 0 && label_smoothing <= 1))
+      fail(n, "label_smoothing must be in [0, 1], got " + std::to_string(label_smoothing));
+    cu::cross_entropy_forward(losses, lse, logits, target, ignore_index, label_smoothing);
+  }, py::arg("losses"), py::arg("lse"), py::arg("logits"), py::arg("target"), py::arg("ignore_index"),
+     py::arg("label_smoothing"),
+     "Per-row softmax cross-entropy of (N, C) logits (0 where target == ignore_index, nan for a target outside "
+     "[0, C)) and each row's logsumexp; one kernel.");
+
+  m.def("cross_entropy_backward", [](const Array& dlogits, const Array& g, const Array& logits, const Array& target,
+                                     const Array& lse, std::int64_t ignore_index, double label_smoothing) {
+    const char* n = "cross_entropy_backward";
+    need_float(logits, n, "logits");
+    if (logits.ndim() != 2) fail(n, "logits must be (N, C), got shape " + shape_str(logits.shape));
+    for (const auto* a : {&dlogits, &logits}) {
+      need_float_contiguous(*a, logits.dtype, n, "dlogits and logits");
+      need_shape(*a, logits.shape, n, "dlogits and logits");
+    }
+    need_float_contiguous(target, DType::i64, n, "target");
+    for (const auto* a : {&g, &lse, &target}) need_shape(*a, {logits.shape[0]}, n, "g, lse and target");
+    for (const auto* a : {&g, &lse}) need_float_contiguous(*a, logits.dtype, n, "g and lse");
+    if (!(label_smoothing >= 0 && label_smoothing <= 1))
+      fail(n, "label_smoothing must be in [0, 1], got " + std::to_string(label_smoothing));
+    cu::cross_entropy_backward(dlogits, g, logits, target, lse, ignore_index, label_smoothing);
+  }, py::arg("dlogits"), py::arg("g"), py::arg("logits"), py::arg("target"), py::arg("lse"), py::arg("ignore_index"),
+     py::arg("label_smoothing"),
+     "d(sum_i g_i loss_i)/d(logits) for cross_entropy_forward, from its saved lse; one kernel.");
 }
 
 }  // namespace

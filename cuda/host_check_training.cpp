@@ -1,7 +1,7 @@
-// Runs the training kernels (layer norm forward and backward, multi-tensor AdamW) on the
+// Runs the training kernels (layer norm, multi-tensor AdamW, cross-entropy) on the
 // CPU through host/cuda_runtime.h against plain loops in double: odd row lengths (tails
 // of the 256-thread loops), rows far from zero mean, nan rows, several row partitions,
-// mixed tensor sizes and every AdamW variant. A check of indexing, barriers and arithmetic
+// mixed tensor sizes and every AdamW variant, ignored, out-of-range and -inf targets. A check of indexing, barriers and arithmetic
 // without a GPU (ASan: out-of-bounds accesses; UBSan: misaligned or overflowing ones).
 // A few seconds on 2 cores; from the repository root:
 //   g++ -std=c++20 -O1 -g -pthread -fsanitize=undefined,address -fno-sanitize-recover=all
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "adamw_kernels.cuh"
+#include "cross_entropy_kernels.cuh"
 #include "layer_norm_kernels.cuh"
 
 using namespace pyzen::cuda;
@@ -20,6 +21,9 @@ using namespace pyzen::cuda;
 namespace {
 
 double rel_err(double got, double want, double scale) { return std::fabs(got - want) / (std::fabs(want) + scale); }
+
+// worst = max(worst, err), where a nan err (a nan result where a number was due) is the worst.
+void bump(double& worst, double err) { worst = std::isnan(err) ? INFINITY : std::fmax(worst, err); }
 
 // rows x c float32 with the given mean offset; row `nan_row` (if >= 0) holds a nan.
 int check_layer_norm(int rows, int c, float offset, int nan_row, bool affine, std::mt19937& rng) {
@@ -58,12 +62,12 @@ int check_layer_norm(int rows, int c, float offset, int nan_row, bool affine, st
       nan_ok = nan_ok && std::isnan(mean[r]) && std::isnan(out[std::size_t(r) * c]) && std::isnan(dx[std::size_t(r) * c]);
       continue;
     }
-    worst = std::fmax(worst, rel_err(mean[r], mu, 1e-3 + std::fabs(offset)) + rel_err(rstd[r], rs, 0));
+    bump(worst, rel_err(mean[r], mu, 1e-3 + std::fabs(offset)) + rel_err(rstd[r], rs, 0));
     double sa = 0, sb = 0;
     for (int j = 0; j < c; ++j) {
       const double xh = (xr[j] - mu) * rs, gw = affine ? double(gr[j]) * w[j] : gr[j];
       const double y = affine ? xh * w[j] + b[j] : xh;
-      worst = std::fmax(worst, rel_err(out[std::size_t(r) * c + j], y, 1.0));
+      bump(worst, rel_err(out[std::size_t(r) * c + j], y, 1.0));
       sa += gw;
       sb += gw * xh;
       rdw[j] += gr[j] * xh;
@@ -71,12 +75,12 @@ int check_layer_norm(int rows, int c, float offset, int nan_row, bool affine, st
     }
     for (int j = 0; j < c; ++j) {
       const double xh = (xr[j] - mu) * rs, gw = affine ? double(gr[j]) * w[j] : gr[j];
-      worst = std::fmax(worst, rel_err(dx[std::size_t(r) * c + j], rs * (gw - sa / c - xh * sb / c), rs));
+      bump(worst, rel_err(dx[std::size_t(r) * c + j], rs * (gw - sa / c - xh * sb / c), rs));
     }
   }
   if (nan_row < 0)
     for (int j = 0; j < c; ++j)
-      worst = std::fmax(worst, rel_err(dw[j], rdw[j], std::sqrt(double(rows))) + rel_err(db[j], rdb[j], std::sqrt(double(rows))));
+      bump(worst, rel_err(dw[j], rdw[j], std::sqrt(double(rows))) + rel_err(db[j], rdb[j], std::sqrt(double(rows))));
   const bool tails = out.back() == -7.0f && dx.back() == -7.0f;
   const bool ok = worst < 1e-4 && nan_ok && tails;
   std::printf("%s layer_norm rows=%d C=%d offset=%g nan_row=%d affine=%d parts=%lld rel.err=%.2e%s%s\n", ok ? "ok  " : "FAIL",
@@ -132,10 +136,64 @@ int check_adamw(bool decay, bool decoupled, bool maximize, bool amsgrad, std::mt
   }
   for (const auto& t : ts)
     for (std::size_t i = 0; i < t.p.size(); ++i)
-      worst = std::fmax(worst, std::fabs(t.p[i] - t.rp[i]) + std::fabs(t.m[i] - t.rm[i]));
+      bump(worst, std::fabs(t.p[i] - t.rp[i]) + std::fabs(t.m[i] - t.rm[i]));
   const bool ok = worst < 1e-5;
   std::printf("%s adamw decay=%d decoupled=%d maximize=%d amsgrad=%d abs.err=%.2e\n", ok ? "ok  " : "FAIL", decay, decoupled,
               maximize, amsgrad, worst);
+  return ok ? 0 : 1;
+}
+
+// Rows: ordinary, ignored, out of range, a -inf logit, a nan logit, large logits (the
+// backward's recomputed shift), each with and without label smoothing.
+int check_cross_entropy(int c, double smoothing, std::mt19937& rng) {
+  using namespace cross_entropy_kernels;
+  const int rows = 7;
+  const std::int64_t ignore = -100;
+  std::normal_distribution<float> dist;
+  std::vector<float> x(std::size_t(rows) * c), g(rows);
+  for (auto& v : x) v = 3 * dist(rng);
+  for (auto& v : g) v = dist(rng);
+  std::vector<std::int64_t> t(rows);
+  for (int r = 0; r < rows; ++r) t[r] = (r * 37) % c;
+  t[1] = ignore;
+  t[2] = c;
+  if (c > 1) x[3 * std::size_t(c) + (t[3] + 1) % c] = -INFINITY;
+  x[4 * std::size_t(c) + c / 2] = NAN;
+  for (int j = 0; j < c; ++j) x[5 * std::size_t(c) + j] += 3e4f;
+  std::vector<float> loss(rows), lse(rows), d(x.size() + 1, -7.0f);
+  host_launch(dim3(3), dim3(kThreads), cross_entropy_forward_kernel<float>, std::int64_t(rows), std::int64_t(c), x.data(),
+              t.data(), ignore, smoothing, loss.data(), lse.data());
+  host_launch(dim3(2), dim3(kThreads), cross_entropy_backward_kernel<float>, std::int64_t(rows), std::int64_t(c), g.data(),
+              x.data(), t.data(), lse.data(), ignore, smoothing, d.data());
+  double worst = 0;
+  bool special_ok = true;
+  for (int r = 0; r < rows; ++r) {
+    const float* xr = &x[std::size_t(r) * c];
+    const float* dr = &d[std::size_t(r) * c];
+    double m = -INFINITY, s = 0, sx = 0;
+    for (int j = 0; j < c; ++j) m = std::fmax(m, xr[j]);
+    for (int j = 0; j < c; ++j) s += std::exp(double(xr[j]) - m), sx += xr[j];
+    const double l = m + std::log(s);
+    if (r == 1) {
+      special_ok = special_ok && loss[r] == 0.0f && dr[0] == 0.0f && dr[c - 1] == 0.0f;
+      continue;
+    }
+    if (r == 2 || r == 4) {
+      special_ok = special_ok && std::isnan(loss[r]) && std::isnan(dr[0]) && std::isnan(dr[c - 1]);
+      continue;
+    }
+    // With smoothing, the -inf logit makes the mean of the row -inf and the loss inf.
+    const double want = (1 - smoothing) * (l - xr[t[r]]) + (smoothing ? smoothing * (l - sx / c) : 0.0);
+    bump(worst, rel_err(lse[r], l, 1.0) + (std::isinf(want) ? (loss[r] == want ? 0.0 : NAN) : rel_err(loss[r], want, 1.0)));
+    for (int j = 0; j < c; ++j) {
+      const double p = std::exp(double(xr[j]) - l);
+      const double dw = (p - (j == t[r] ? 1 - smoothing : 0) - smoothing / c) * g[r];
+      bump(worst, std::fabs(dr[j] - dw) / (std::fabs(g[r]) + 1e-30) * 1e-1);
+    }
+  }
+  const bool ok = worst < 1e-5 && special_ok && d.back() == -7.0f;
+  std::printf("%s cross_entropy C=%d smoothing=%g err=%.2e%s\n", ok ? "ok  " : "FAIL", c, smoothing, worst,
+              special_ok ? "" : " (ignored / bad / nan rows)");
   return ok ? 0 : 1;
 }
 
@@ -150,6 +208,8 @@ int main() {
   failures += check_layer_norm(6, 513, 3.0f, 2, true, rng);
   failures += check_layer_norm(3, 31, 0.0f, -1, false, rng);
   for (int k = 0; k < 16; ++k) failures += check_adamw(k & 8, k & 4, k & 2, k & 1, rng);
+  for (int c : {1, 5, 300, 1031})
+    for (double smoothing : {0.0, 0.1}) failures += check_cross_entropy(c, smoothing, rng);
   std::printf("%d failures\n", failures);
   return failures ? 1 : 0;
 }

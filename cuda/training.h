@@ -1,4 +1,5 @@
-// Host entry points of the dedicated training kernels (layer_norm.cu, adamw.cu). Callers
+// Host entry points of the dedicated training kernels (layer_norm.cu, adamw.cu,
+// cross_entropy.cu). Callers
 // (bindings.cpp) have validated shapes, dtypes and contiguity; each entry point checks
 // its launches.
 #pragma once
@@ -26,5 +27,12 @@ struct AdamwArgs {
 void adamw_step(const std::vector<Array>& params, const std::vector<Array>& grads, const std::vector<Array>& exp_avgs,
                 const std::vector<Array>& exp_avg_sqs, const std::vector<Array>& max_exp_avg_sqs,
                 const std::vector<double>& steps, const AdamwArgs& h);
+
+// logits (N, C), target (N,) int64, losses and lse (N,): all contiguous.
+void cross_entropy_forward(const Array& losses, const Array& lse, const Array& logits, const Array& target,
+                           std::int64_t ignore_index, double label_smoothing);
+// dlogits like logits; g, lse (N,).
+void cross_entropy_backward(const Array& dlogits, const Array& g, const Array& logits, const Array& target,
+                            const Array& lse, std::int64_t ignore_index, double label_smoothing);
 
 }  // namespace pyzen::cuda

@@ -95,3 +95,12 @@ def adamw_step(params: list[Array], grads: list[Array], exp_avgs: list[Array], e
     """One Adam (decoupled=False) or AdamW step over every param in one launch, in place, with
     the CPU kernel's arithmetic; params of one dtype, all contiguous; steps[i] is param i's
     step count after this step; max_exp_avg_sqs given for amsgrad."""
+
+def cross_entropy_forward(losses: Array, lse: Array, logits: Array, target: Array, ignore_index: int,
+                          label_smoothing: float) -> None:
+    """Per-row softmax cross-entropy of (N, C) logits (0 where target == ignore_index, nan for
+    a target outside [0, C)) and each row's logsumexp; one kernel."""
+
+def cross_entropy_backward(dlogits: Array, g: Array, logits: Array, target: Array, lse: Array, ignore_index: int,
+                           label_smoothing: float) -> None:
+    """d(sum_i g_i loss_i)/d(logits) for cross_entropy_forward, from its saved lse; one kernel."""

@@ -360,6 +360,58 @@ def adamw_step(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, 
         p.np[...] = pv - lr / (1 - beta1**step) * m / (np.sqrt(denom) / math.sqrt(1 - beta2**step) + eps)
 
 
+def _cross_entropy_args(op: str, logits: Array, target: Array, rows, label_smoothing: float) -> None:
+    if logits.dtype not in ("float32", "float64") or logits.ndim != 2:
+        raise ValueError(f"{op}: logits must be float (N, C), got {logits.dtype} {logits.shape}")
+    _dense(logits, logits.dtype, logits.shape, f"{op}: logits")
+    _dense(target, "int64", logits.shape[:1], f"{op}: target")
+    for a in rows:
+        _dense(a, logits.dtype, logits.shape[:1], f"{op}: per-row operand")
+    if not 0 <= label_smoothing <= 1:
+        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
+
+
+def _lse(x):
+    m = x.max(-1, keepdims=True, initial=-np.inf)
+    m = np.where(np.isfinite(m), m, 0)
+    with np.errstate(all="ignore"):
+        return (m + np.log(np.exp(x - m).sum(-1, keepdims=True)))[:, 0]
+
+
+def cross_entropy_forward(losses: Array, lse: Array, logits: Array, target: Array, ignore_index: int,
+                          label_smoothing: float) -> None:
+    _cross_entropy_args("cross_entropy", logits, target, (losses, lse), label_smoothing)
+    x, t = logits.np.astype(np.float64), target.np
+    n, c = x.shape
+    l = _lse(x)
+    ok = (t >= 0) & (t < c)
+    picked = x[np.arange(n), np.where(ok, t, 0)]
+    with np.errstate(all="ignore"):
+        loss = l - picked
+        if label_smoothing:
+            loss = (1 - label_smoothing) * loss + label_smoothing * (l - x.mean(-1))
+    losses.np[...] = np.where(t == ignore_index, 0, np.where(ok, loss, np.nan))
+    lse.np[...] = l
+
+
+def cross_entropy_backward(dlogits: Array, g: Array, logits: Array, target: Array, lse: Array, ignore_index: int,
+                           label_smoothing: float) -> None:
+    _cross_entropy_args("cross_entropy_backward", logits, target, (g, lse), label_smoothing)
+    _dense(dlogits, logits.dtype, logits.shape, "cross_entropy_backward: dlogits")
+    x, t = logits.np.astype(np.float64), target.np
+    n, c = x.shape
+    ok = (t >= 0) & (t < c)
+    # The kernel recomputes lse where the saved one (rounded to the dtype) would cost precision; in float64 here.
+    l = np.where(np.isfinite(lse.np), _lse(x), lse.np)
+    with np.errstate(all="ignore"):
+        d = np.exp(x - l[:, None]) - label_smoothing / c
+    d[np.arange(n)[ok], t[ok]] -= 1 - label_smoothing
+    d = d * g.np[:, None]
+    d[~ok] = np.nan
+    d[t == ignore_index] = 0
+    dlogits.np[...] = d
+
+
 def memory_allocated() -> int:
     return sum(_live.values())
 

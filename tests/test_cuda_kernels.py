@@ -429,6 +429,40 @@ def test_adamw_mixed_dtypes_and_bad_arguments(device, rng):
         mod.adamw_step([p64._a], [], [], [], None, [], **kw)
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cross_entropy_kernels(device, rng, smoothing, dtype):
+    """Losses, lse and dlogits against NumPy float64 for rows that are ordinary, ignored,
+    hold a -inf logit, or are shifted by 1e4 (where x - lse loses float32 precision)."""
+    n, c, ignore = 6, 1031, -100
+    x = 3 * rng.standard_normal((n, c))
+    t = rng.integers(0, c, n)
+    t[1] = ignore
+    x[2, (t[2] + 1) % c] = -np.inf
+    x[3] += 1e4
+    x = x.astype(dtype)
+    g = rng.standard_normal(n)
+    xs = x.astype(np.float64)
+    lse = np.log(np.exp(xs - xs.max(-1, keepdims=True)).sum(-1)) + xs.max(-1)
+    tt = np.where(t == ignore, 0, t)
+    finite_mean = np.where(np.isfinite(xs), xs, 0).mean(-1)  # the -inf row's mean is -inf: its smoothed loss is inf
+    loss = (1 - smoothing) * (lse - xs[np.arange(n), tt]) + (smoothing * (lse - finite_mean) if smoothing else 0)
+    if smoothing:
+        loss[2] = np.inf
+    loss[1] = 0
+    d = np.exp(xs - lse[:, None]) - smoothing / c
+    d[np.arange(n), tt] -= 1 - smoothing
+    d *= g[:, None]
+    d[1] = 0
+    bk = be()
+    got_loss, got_lse = bk.cross_entropy_forward(cuda(x)._data, cuda(t)._data, ignore, smoothing)
+    dx = bk.cross_entropy_backward(cuda(g)._data, cuda(x)._data, cuda(t)._data, got_lse, ignore, smoothing)
+    rtol = 1e-10 if dtype == np.float64 else 1e-5
+    assert_np_close(bk.to_numpy(got_lse), lse, rtol, rtol, what="lse")
+    assert_np_close(bk.to_numpy(got_loss), loss, rtol, rtol * 1e4, what="loss")  # float32: x[3] is rounded at 1e4
+    assert_np_close(bk.to_numpy(dx), d, rtol, rtol, what="dlogits")
+
+
 # ---- end to end ----
 def test_small_training_run_on_the_device(device, rng):
     """Least squares by gradient descent on the device: the loss falls to the noise floor
