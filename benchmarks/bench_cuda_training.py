@@ -8,8 +8,8 @@ attention forward + backward against torch scaled_dot_product_attention.
 Bandwidth: the best time of a device-to-device copy of 1 GiB by pyzen's copy kernel
 (read + write bytes / time). Each kernel is validated first on a small case against
 NumPy float64, then timed by the wall clock around synchronised batches (best of 5).
-Attention: B=1, H=8, T=--seq, D=64 and 128, causal, float32; pyzen's attention is the
-composed one of pyzen/backend/cuda_fused.py until a flash kernel lands.
+Attention: B=1, H=8, T=--seq, D=64 and 128, causal, float32, no mask: pyzen's flash
+kernels (cuda/attention_kernels.cuh), validated first against NumPy float64 at T=200.
 Skips (exit 0 with a message) without a CUDA device; the attention comparison skips
 without PyTorch.
 """
@@ -93,6 +93,12 @@ def bench_attention(seq: int) -> None:
         print("attention: skipped (no PyTorch)")
         return
     rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal((1, 2, 200, 64)).astype(np.float32) for _ in range(3))
+    out, _ = be.attention_forward(device(q), device(k), device(v), None, True, 0.125)
+    s = np.einsum("...id,...jd->...ij", q.astype(np.float64), k) * 0.125
+    s = np.where(np.arange(200) > np.arange(200)[:, None], -np.inf, s)
+    p = np.exp(s - s.max(-1, keepdims=True))
+    assert np.allclose(be.to_numpy(out), p / p.sum(-1, keepdims=True) @ v, atol=1e-4), "attention is wrong"
     for d in (64, 128):
         q, k, v, g = (rng.standard_normal((1, 8, seq, d)).astype(np.float32) for _ in range(4))
         dq_, dk_, dv_ = (device(a) for a in (q, k, v))

@@ -334,6 +334,17 @@ void need_float_contiguous(const Array& a, DType dtype, const char* op, const ch
 
 const Array* opt(const std::optional<Array>& a) { return a ? &*a : nullptr; }
 
+// q (BH, Tq, D), k and v (BH, Tk, D): float32, contiguous, D 64 or 128 (the flash kernels' cases).
+void need_attention_qkv(const Array& q, const Array& k, const Array& v, const char* op) {
+  for (const Array* a : {&q, &k, &v}) {
+    need_float_contiguous(*a, DType::f32, op, "q, k and v");
+    if (a->ndim() != 3) fail(op, "q, k and v must be (BH, T, D), got shape " + shape_str(a->shape));
+  }
+  if (q.shape[2] != 64 && q.shape[2] != 128) fail(op, "head dim must be 64 or 128, got " + std::to_string(q.shape[2]));
+  need_shape(k, {q.shape[0], k.shape[1], q.shape[2]}, op, "k");
+  need_shape(v, k.shape, op, "v");
+}
+
 void bind_training(py::module_& m) {
   m.def("layer_norm_forward", [](const Array& out, const Array& mean, const Array& rstd, const Array& x,
                                  const std::optional<Array>& weight, const std::optional<Array>& bias, double eps) {
@@ -448,6 +459,39 @@ void bind_training(py::module_& m) {
   }, py::arg("dlogits"), py::arg("g"), py::arg("logits"), py::arg("target"), py::arg("lse"), py::arg("ignore_index"),
      py::arg("label_smoothing"),
      "d(sum_i g_i loss_i)/d(logits) for cross_entropy_forward, from its saved lse; one kernel.");
+
+  m.def("attention_forward", [](const Array& out, const Array& lse, const Array& q, const Array& k, const Array& v,
+                                bool causal, double scale) {
+    const char* n = "attention";
+    need_attention_qkv(q, k, v, n);
+    need_float_contiguous(out, DType::f32, n, "out");
+    need_shape(out, q.shape, n, "out");
+    need_float_contiguous(lse, DType::f32, n, "lse");
+    need_shape(lse, {q.shape[0], q.shape[1]}, n, "lse");
+    cu::attention_forward(out, lse, q, k, v, causal, scale);
+  }, py::arg("out"), py::arg("lse"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("causal"), py::arg("scale"),
+     "Flash attention, float32: out = softmax(q k^T * scale [causal: key j <= query i]) v for q (BH, Tq, D), "
+     "k, v (BH, Tk, D), D 64 or 128, all contiguous; lse (BH, Tq) saved for the backward.");
+
+  m.def("attention_backward", [](const Array& dq, const Array& dk, const Array& dv, const Array& g, const Array& q,
+                                 const Array& k, const Array& v, const Array& out, const Array& lse, bool causal,
+                                 double scale) {
+    const char* n = "attention_backward";
+    need_attention_qkv(q, k, v, n);
+    for (const auto* a : {&dq, &g, &out}) {
+      need_float_contiguous(*a, DType::f32, n, "dq, g and out");
+      need_shape(*a, q.shape, n, "dq, g and out");
+    }
+    for (const auto* a : {&dk, &dv}) {
+      need_float_contiguous(*a, DType::f32, n, "dk and dv");
+      need_shape(*a, k.shape, n, "dk and dv");
+    }
+    need_float_contiguous(lse, DType::f32, n, "lse");
+    need_shape(lse, {q.shape[0], q.shape[1]}, n, "lse");
+    cu::attention_backward(dq, dk, dv, g, q, k, v, out, lse, causal, scale);
+  }, py::arg("dq"), py::arg("dk"), py::arg("dv"), py::arg("g"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"),
+     py::arg("lse"), py::arg("causal"), py::arg("scale"),
+     "Gradients of attention_forward from its out and lse (deterministic: no atomics).");
 }
 
 }  // namespace

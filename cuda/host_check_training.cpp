@@ -1,7 +1,9 @@
-// Runs the training kernels (layer norm, multi-tensor AdamW, cross-entropy) on the
+// Runs the training kernels (layer norm, multi-tensor AdamW, cross-entropy, flash
+// attention) on the
 // CPU through host/cuda_runtime.h against plain loops in double: odd row lengths (tails
 // of the 256-thread loops), rows far from zero mean, nan rows, several row partitions,
-// mixed tensor sizes and every AdamW variant, ignored, out-of-range and -inf targets. A check of indexing, barriers and arithmetic
+// mixed tensor sizes and every AdamW variant, ignored, out-of-range and -inf targets,
+// attention lengths that end inside a tile, causal or not, Tq != Tk, Tk = 0. A check of indexing, barriers and arithmetic
 // without a GPU (ASan: out-of-bounds accesses; UBSan: misaligned or overflowing ones).
 // A few seconds on 2 cores; from the repository root:
 //   g++ -std=c++20 -O1 -g -pthread -fsanitize=undefined,address -fno-sanitize-recover=all
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "adamw_kernels.cuh"
+#include "attention_kernels.cuh"
 #include "cross_entropy_kernels.cuh"
 #include "layer_norm_kernels.cuh"
 
@@ -197,6 +200,84 @@ int check_cross_entropy(int c, double smoothing, std::mt19937& rng) {
   return ok ? 0 : 1;
 }
 
+// Flash attention forward and backward for bh (batch, head) pairs against the plain
+// softmax(q k^T s) v and its gradients in double.
+template <int D>
+int check_attention(int bh, int tq, int tk, bool causal, std::mt19937& rng) {
+  using namespace attention_kernels;
+  std::normal_distribution<float> dist;
+  const std::size_t nq = std::size_t(bh) * tq * D, nk = std::size_t(bh) * tk * D;
+  std::vector<float> q(nq), k(nk), v(nk), g(nq), out(nq + 1, -7.0f), lse(std::size_t(bh) * tq), delta(lse.size());
+  std::vector<float> dq(nq + 1, -7.0f), dk(nk + 1, -7.0f), dv(nk + 1, -7.0f);
+  for (auto* a : {&q, &k, &v, &g})
+    for (auto& x : *a) x = dist(rng);
+  const Dims s{tq, tk, float(1.0 / std::sqrt(double(D))), causal};
+  const unsigned qtiles = unsigned((tq + kRows - 1) / kRows), ktiles = unsigned((tk + kRows - 1) / kRows);
+  if (qtiles) host_launch(dim3(qtiles, bh), dim3(kBlock), attention_forward_kernel<D>, s, q.data(), k.data(), v.data(), out.data(), lse.data());
+  if (qtiles) {
+    host_launch(dim3(2), dim3(64), attention_delta_kernel, std::int64_t(bh) * tq, D, g.data(), out.data(), delta.data());
+    host_launch(dim3(qtiles, bh), dim3(kBlock), attention_dq_kernel<D>, s, g.data(), q.data(), k.data(), v.data(), lse.data(),
+                delta.data(), dq.data());
+  }
+  if (ktiles) host_launch(dim3(ktiles, bh), dim3(kBlock), attention_dkv_kernel<D>, s, g.data(), q.data(), k.data(), v.data(),
+                          lse.data(), delta.data(), dk.data(), dv.data());
+  double worst = 0;
+  bool empty_ok = true;
+  for (int b = 0; b < bh; ++b) {
+    auto at = [&](const std::vector<float>& a, int t, int row, int d) { return double(a[(std::size_t(b) * t + row) * D + d]); };
+    std::vector<double> rdk(std::size_t(tk) * D, 0.0), rdv(rdk.size(), 0.0);
+    for (int i = 0; i < tq; ++i) {
+      std::vector<double> sc(tk), pr(tk, 0.0), dp(tk);
+      double m = -INFINITY;
+      for (int j = 0; j < tk; ++j) {
+        double x = 0;
+        for (int d = 0; d < D; ++d) x += at(q, tq, i, d) * at(k, tk, j, d);
+        sc[j] = causal && j > i ? -INFINITY : x * s.scale;
+        m = std::fmax(m, sc[j]);
+      }
+      double l = 0;
+      for (int j = 0; j < tk; ++j) l += std::exp(sc[j] - m);
+      if (tk == 0) {
+        empty_ok = empty_ok && std::isinf(lse[std::size_t(b) * tq + i]) && std::isnan(out[(std::size_t(b) * tq + i) * D]);
+        continue;
+      }
+      for (int j = 0; j < tk; ++j) pr[j] = std::exp(sc[j] - m) / l;
+      bump(worst, rel_err(lse[std::size_t(b) * tq + i], m + std::log(l), 1.0));
+      double dl = 0;
+      for (int d = 0; d < D; ++d) {
+        double o = 0;
+        for (int j = 0; j < tk; ++j) o += pr[j] * at(v, tk, j, d);
+        bump(worst, std::fabs(at(out, tq, i, d) - o));
+        dl += o * at(g, tq, i, d);
+      }
+      for (int j = 0; j < tk; ++j) {
+        dp[j] = 0;
+        for (int d = 0; d < D; ++d) dp[j] += at(g, tq, i, d) * at(v, tk, j, d);
+      }
+      for (int d = 0; d < D; ++d) {
+        double want = 0;
+        for (int j = 0; j < tk; ++j) want += pr[j] * (dp[j] - dl) * at(k, tk, j, d) * s.scale;
+        bump(worst, std::fabs(at(dq, tq, i, d) - want));
+      }
+      for (int j = 0; j < tk; ++j)
+        for (int d = 0; d < D; ++d) {
+          rdk[std::size_t(j) * D + d] += pr[j] * (dp[j] - dl) * at(q, tq, i, d) * s.scale;
+          rdv[std::size_t(j) * D + d] += pr[j] * at(g, tq, i, d);
+        }
+    }
+    for (int j = 0; j < tk; ++j)
+      for (int d = 0; d < D; ++d) {
+        bump(worst, std::fabs(at(dk, tk, j, d) - rdk[std::size_t(j) * D + d]));
+        bump(worst, std::fabs(at(dv, tk, j, d) - rdv[std::size_t(j) * D + d]));
+      }
+  }
+  const bool tails = out.back() == -7.0f && dq.back() == -7.0f && dk.back() == -7.0f && dv.back() == -7.0f;
+  const bool ok = worst < 2e-5 && empty_ok && tails;
+  std::printf("%s attention D=%d bh=%d Tq=%d Tk=%d causal=%d abs.err=%.2e%s%s\n", ok ? "ok  " : "FAIL", D, bh, tq, tk, causal,
+              worst, empty_ok ? "" : " (Tk = 0 rows)", tails ? "" : " (wrote past an output)");
+  return ok ? 0 : 1;
+}
+
 }  // namespace
 
 int main() {
@@ -210,6 +291,11 @@ int main() {
   for (int k = 0; k < 16; ++k) failures += check_adamw(k & 8, k & 4, k & 2, k & 1, rng);
   for (int c : {1, 5, 300, 1031})
     for (double smoothing : {0.0, 0.1}) failures += check_cross_entropy(c, smoothing, rng);
+  failures += check_attention<64>(2, 45, 45, true, rng);
+  failures += check_attention<64>(1, 40, 70, false, rng);
+  failures += check_attention<128>(1, 37, 37, true, rng);
+  failures += check_attention<128>(1, 20, 9, false, rng);
+  failures += check_attention<64>(1, 5, 0, false, rng);
   std::printf("%d failures\n", failures);
   return failures ? 1 : 0;
 }

@@ -1,5 +1,5 @@
 // Host entry points of the dedicated training kernels (layer_norm.cu, adamw.cu,
-// cross_entropy.cu). Callers
+// cross_entropy.cu, attention.cu). Callers
 // (bindings.cpp) have validated shapes, dtypes and contiguity; each entry point checks
 // its launches.
 #pragma once
@@ -34,5 +34,13 @@ void cross_entropy_forward(const Array& losses, const Array& lse, const Array& l
 // dlogits like logits; g, lse (N,).
 void cross_entropy_backward(const Array& dlogits, const Array& g, const Array& logits, const Array& target,
                             const Array& lse, std::int64_t ignore_index, double label_smoothing);
+
+// Flash attention, float32: q (BH, Tq, D), k and v (BH, Tk, D) with D 64 or 128; out like
+// q, lse (BH, Tq); all contiguous.
+void attention_forward(const Array& out, const Array& lse, const Array& q, const Array& k, const Array& v, bool causal,
+                       double scale);
+// dq like q, dk and dv like k; g and out like q.
+void attention_backward(const Array& dq, const Array& dk, const Array& dv, const Array& g, const Array& q, const Array& k,
+                        const Array& v, const Array& out, const Array& lse, bool causal, double scale);
 
 }  // namespace pyzen::cuda

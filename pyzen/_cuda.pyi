@@ -104,3 +104,11 @@ def cross_entropy_forward(losses: Array, lse: Array, logits: Array, target: Arra
 def cross_entropy_backward(dlogits: Array, g: Array, logits: Array, target: Array, lse: Array, ignore_index: int,
                            label_smoothing: float) -> None:
     """d(sum_i g_i loss_i)/d(logits) for cross_entropy_forward, from its saved lse; one kernel."""
+
+def attention_forward(out: Array, lse: Array, q: Array, k: Array, v: Array, causal: bool, scale: float) -> None:
+    """Flash attention, float32: out = softmax(q k^T * scale [causal: key j <= query i]) v for
+    q (BH, Tq, D), k, v (BH, Tk, D), D 64 or 128, all contiguous; lse (BH, Tq) saved for the backward."""
+
+def attention_backward(dq: Array, dk: Array, dv: Array, g: Array, q: Array, k: Array, v: Array, out: Array, lse: Array,
+                       causal: bool, scale: float) -> None:
+    """Gradients of attention_forward from its out and lse (deterministic: no atomics)."""

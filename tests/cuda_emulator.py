@@ -412,6 +412,54 @@ def cross_entropy_backward(dlogits: Array, g: Array, logits: Array, target: Arra
     dlogits.np[...] = d
 
 
+def _attention_args(op: str, q: Array, k: Array, v: Array) -> None:
+    for a in (q, k, v):
+        _dense(a, "float32", a.shape, f"{op}: q, k and v")
+        if a.ndim != 3:
+            raise ValueError(f"{op}: q, k and v must be (BH, T, D), got shape {a.shape}")
+    if q.shape[2] not in (64, 128):
+        raise ValueError(f"{op}: head dim must be 64 or 128, got {q.shape[2]}")
+    _same(k, (q.shape[0], k.shape[1], q.shape[2]), f"{op}: k")
+    _same(v, k.shape, f"{op}: v")
+
+
+def _attention_probs(q, k, causal: bool, scale: float):
+    s = np.einsum("bid,bjd->bij", q.astype(np.float64), k.astype(np.float64)) * scale
+    if causal:
+        s = np.where(np.arange(k.shape[1]) > np.arange(q.shape[1])[:, None], -np.inf, s)
+    m = s.max(-1, keepdims=True, initial=-np.inf)
+    with np.errstate(all="ignore"):
+        lse = (np.log(np.exp(s - m).sum(-1, keepdims=True)) + m)[..., 0]
+        return np.exp(s - lse[..., None]), lse
+
+
+def attention_forward(out: Array, lse: Array, q: Array, k: Array, v: Array, causal: bool, scale: float) -> None:
+    _attention_args("attention", q, k, v)
+    _dense(out, "float32", q.shape, "attention: out")
+    _dense(lse, "float32", q.shape[:2], "attention: lse")
+    p, l = _attention_probs(q.np, k.np, causal, scale)
+    out.np[...] = p @ v.np.astype(np.float64)
+    lse.np[...] = l
+
+
+def attention_backward(dq: Array, dk: Array, dv: Array, g: Array, q: Array, k: Array, v: Array, out: Array, lse: Array,
+                       causal: bool, scale: float) -> None:
+    _attention_args("attention_backward", q, k, v)
+    for a in (dq, g, out):
+        _dense(a, "float32", q.shape, "attention_backward: dq, g and out")
+    for a in (dk, dv):
+        _dense(a, "float32", k.shape, "attention_backward: dk and dv")
+    _dense(lse, "float32", q.shape[:2], "attention_backward: lse")
+    p, _ = _attention_probs(q.np, k.np, causal, scale)
+    p = np.nan_to_num(p)  # a row that sees no key contributes nothing
+    gv, vv = g.np.astype(np.float64), v.np.astype(np.float64)
+    dp = gv @ vv.transpose(0, 2, 1)
+    ds = p * (dp - (dp * p).sum(-1, keepdims=True))
+    dq.np[...] = ds @ k.np * scale
+    dk.np[...] = ds.transpose(0, 2, 1) @ q.np * scale
+    dv.np[...] = p.transpose(0, 2, 1) @ gv
+
+
 def memory_allocated() -> int:
     return sum(_live.values())
 

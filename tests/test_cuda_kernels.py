@@ -463,6 +463,38 @@ def test_cross_entropy_kernels(device, rng, smoothing, dtype):
     assert_np_close(bk.to_numpy(dx), d, rtol, rtol, what="dlogits")
 
 
+@pytest.mark.parametrize("d,tq,tk,causal", [(64, 45, 45, True), (64, 33, 70, False), (128, 37, 37, True), (128, 20, 9, False)])
+def test_flash_attention_kernels(device, rng, d, tq, tk, causal):
+    """out, lse, dq, dk, dv of the flash path (float32, no mask) against NumPy float64, with
+    lengths that end inside a tile and Tq != Tk."""
+    q, g = (rng.standard_normal((2, 3, tq, d)) for _ in range(2))
+    k, v = (rng.standard_normal((2, 3, tk, d)) for _ in range(2))
+    scale = 1 / np.sqrt(d)
+    s = np.einsum("...id,...jd->...ij", q, k) * scale
+    if causal:
+        s = np.where(np.arange(tk) > np.arange(tq)[:, None], -np.inf, s)
+    lse = np.log(np.exp(s - s.max(-1, keepdims=True)).sum(-1)) + s.max(-1)
+    p = np.exp(s - lse[..., None])
+    dp = g @ np.swapaxes(v, -1, -2)
+    ds = p * (dp - (dp * p).sum(-1, keepdims=True))
+    want = (p @ v, lse, ds @ k * scale, np.swapaxes(ds, -1, -2) @ q * scale, np.swapaxes(p, -1, -2) @ g)
+    bk = be()
+    dq_, dk_, dv_ = (cuda(a, pyzen.float32)._data for a in (q, k, v))
+    out, got_lse = bk.attention_forward(dq_, dk_, dv_, None, causal, scale)
+    grads = bk.attention_backward(cuda(g, pyzen.float32)._data, dq_, dk_, dv_, out, got_lse, None, causal, scale)
+    for got, ref, what in zip((out, got_lse) + tuple(grads), want, ("out", "lse", "dq", "dk", "dv")):
+        assert_np_close(bk.to_numpy(got), ref, 1e-4, 1e-4, what=f"attention {what}")
+
+
+@gpu_only
+def test_flash_attention_backward_is_bitwise_deterministic(rng):
+    bk = be()
+    q, k, v, g = (cuda(rng.standard_normal((1, 2, 300, 64)), pyzen.float32)._data for _ in range(4))
+    out, lse = bk.attention_forward(q, k, v, None, True, 0.125)
+    runs = [[bk.to_numpy(a) for a in bk.attention_backward(g, q, k, v, out, lse, None, True, 0.125)] for _ in range(3)]
+    assert all(np.array_equal(a, b) for r in runs[1:] for a, b in zip(runs[0], r))
+
+
 # ---- end to end ----
 def test_small_training_run_on_the_device(device, rng):
     """Least squares by gradient descent on the device: the loss falls to the noise floor

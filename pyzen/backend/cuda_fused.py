@@ -1,8 +1,9 @@
 """The fused training primitives on CUDA, with the CPU kernels' signatures and semantics.
-Layer norm, softmax cross-entropy (forward and backward each) and Adam/AdamW (one
-multi-tensor launch) are dedicated kernels (cuda/layer_norm_kernels.cuh,
-cuda/cross_entropy_kernels.cuh, cuda/adamw_kernels.cuh); attention is still composed from the generic kernels (elementwise, reductions, matmul, scatter):
-correct, every step on the device, but a launch and a pass over memory per step.
+Layer norm, softmax cross-entropy (forward and backward each), Adam/AdamW (one
+multi-tensor launch) and flash attention (float32, head dims 64 and 128, no mask) are
+dedicated kernels (cuda/*_kernels.cuh). Attention outside the flash kernels' cases is
+composed from the generic kernels (matmul, reductions, elementwise): correct, every step
+on the device, but a launch and a pass over memory per step.
 """
 from __future__ import annotations
 
@@ -77,9 +78,28 @@ def _masked_scores(q: CudaArray, k: CudaArray, mask: Any, is_causal: bool, scale
     return s
 
 
+def _flash_ok(q: CudaArray, k: CudaArray, v: CudaArray, mask: Any) -> bool:
+    """Whether the flash kernels cover this call: no mask, float32, head dim 64 or 128, one
+    batch shape (no broadcasting). Other calls take the composed path."""
+    return (mask is None and q.dtype == k.dtype == v.dtype == np.float32 and q.shape[-1] in (64, 128)
+            and q.ndim >= 2 and k.shape == v.shape and q.shape[:-2] == k.shape[:-2] and k.shape[-1] == q.shape[-1])
+
+
+def _heads(x: Any, dtype: np.dtype = np.dtype(np.float32)) -> CudaArray:
+    """x as a contiguous (BH, T, D) array."""
+    x = _dense(x, dtype)
+    return ca.reshape(x, (-1,) + x.shape[-2:])
+
+
 def attention_forward(q: CudaArray, k: CudaArray, v: CudaArray, mask: Any, is_causal: bool, scale: float) -> tuple:
     """softmax(q k^T * scale + mask) v. Returns (out, lse), lse of shape (..., Tq); fully
-    masked rows give NaN output and lse = -inf, like the CPU kernel."""
+    masked rows give NaN output and lse = -inf, like the CPU kernel. Flash kernels where
+    _flash_ok, else composed from matmul and softmax pieces."""
+    if _flash_ok(q, k, v, mask):
+        q3, k3, v3 = _heads(q), _heads(k), _heads(v)
+        out, lse = ca.empty(q3.shape, np.float32), ca.empty(q3.shape[:2], np.float32)
+        _cuda().attention_forward(out._a, lse._a, q3._a, k3._a, v3._a, bool(is_causal), float(scale))
+        return ca.reshape(out, q.shape), ca.reshape(lse, q.shape[:-1])
     s = _masked_scores(q, k, mask, is_causal, scale)
     lse = _logsumexp_last(s)
     p = ca.unary("exp", s - ca.expand_dims(lse, -1))
@@ -96,6 +116,14 @@ def _logsumexp_last(s: CudaArray) -> CudaArray:
 def attention_backward(g: Any, q: CudaArray, k: CudaArray, v: CudaArray, out: Any, lse: Any, mask: Any, is_causal: bool, scale: float) -> tuple:
     """(dq, dk, dv) for attention_forward, in the broadcast batch shape; fully masked rows
     contribute nothing."""
+    if _flash_ok(q, k, v, mask):
+        q3, k3, v3 = _heads(q), _heads(k), _heads(v)
+        dq, dk, dv = ca.empty(q3.shape, np.float32), ca.empty(k3.shape, np.float32), ca.empty(k3.shape, np.float32)
+        lse3 = ca.reshape(_dense(ca.broadcast_to(_as(lse, np.float32), q.shape[:-1]), np.float32), q3.shape[:2])
+        g3 = _heads(ca.broadcast_to(_as(g, np.float32), q.shape))
+        _cuda().attention_backward(dq._a, dk._a, dv._a, g3._a, q3._a, k3._a, v3._a, _heads(out)._a, lse3._a,
+                                   bool(is_causal), float(scale))
+        return ca.reshape(dq, q.shape), ca.reshape(dk, k.shape), ca.reshape(dv, v.shape)
     s = _masked_scores(q, k, mask, is_causal, scale)
     lead = s.shape[:-2]
     lse = ca.broadcast_to(_as(lse, s.dtype), s.shape[:-1])
