@@ -25,10 +25,6 @@ def _as(x: Any, dtype: np.dtype) -> Any:
     return None if x is None else ca.astype(ca.asarray(x), dtype, False)
 
 
-def _mean_last(x: CudaArray) -> CudaArray:
-    return ca.sum(x, -1, True) / x.dtype.type(max(x.shape[-1], 1))
-
-
 def _dense(x: Any, dtype: np.dtype) -> Any:
     """x as a contiguous device array of dtype (None stays None): the dedicated kernels' operands."""
     return None if x is None else ca.contiguous(_as(x, dtype))
