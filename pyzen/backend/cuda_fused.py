@@ -84,7 +84,7 @@ def _flash_ok(q: CudaArray, k: CudaArray, v: CudaArray, mask: Any) -> bool:
 def _heads(x: Any, dtype: np.dtype = np.dtype(np.float32)) -> CudaArray:
     """x as a contiguous (BH, T, D) array."""
     x = _dense(x, dtype)
-    return ca.reshape(x, (-1,) + x.shape[-2:])
+    return ca.reshape(x, (math.prod(x.shape[:-2]),) + x.shape[-2:])  # not -1: BH may be 0
 
 
 def attention_forward(q: CudaArray, k: CudaArray, v: CudaArray, mask: Any, is_causal: bool, scale: float) -> tuple:
