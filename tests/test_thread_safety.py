@@ -83,7 +83,7 @@ def _runs_without_the_gil(call) -> None:
         raise bounds["error"]
     t0, t1 = bounds["t0"], bounds["t1"]
     inside = [x for x in ticks if t0 < x < t1]
-    assert t1 - t0 > 0.04, f"the call took only {t1 - t0:.3f} s: too quick to tell"
+    assert t1 - t0 > 0.025, f"the call took only {t1 - t0:.3f} s: too quick to tell (make its input larger)"
     # Holding the GIL would let this thread run at most one switch interval (5 ms) of the call.
     assert inside and inside[-1] - inside[0] > 0.5 * (t1 - t0), (
         f"the main thread ran for {inside[-1] - inside[0] if inside else 0:.3f} s of a {t1 - t0:.3f} s kernel call"
@@ -93,7 +93,7 @@ def _runs_without_the_gil(call) -> None:
 def test_kernels_release_the_gil():
     rng = np.random.default_rng(0)
     a = rng.standard_normal((1, 1536, 1536), dtype=np.float32)
-    q = rng.standard_normal((1, 4, 2048, 64), dtype=np.float32)
+    q = rng.standard_normal((1, 4, 4096, 64), dtype=np.float32)
     x = rng.random((65536, 1024), dtype=np.float32)
     w = np.ones(1024, dtype=np.float32)
 
