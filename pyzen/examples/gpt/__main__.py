@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     corpus = Corpus.load(args.max_bytes)
     unigram = corpus.unigram_loss()
     config = GPTConfig(block_size=args.block_size, n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd, dropout=args.dropout)
-    model = GPT(config)
+    model = GPT(config).to(args.device)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"corpus: {len(corpus.train):,} training bytes, {len(corpus.val):,} validation bytes (standard library source)")
     print(f"model: {n_params:,} parameters {dataclasses.asdict(config)}")
@@ -98,18 +98,23 @@ def main(argv: list[str] | None = None) -> None:
     else:
         print(f"saved {checkpoint} (install matplotlib for the loss plot)")
 
+    state = pyzen.load(checkpoint)  # CPU tensors
+    sampler = model
+    if args.device != "cpu":  # sampling runs on the CPU: top-k and multinomial have no CUDA kernel yet
+        sampler = GPT(config)
+        sampler.load_state_dict(state["model"])
     prompt = pyzen.tensor([list(b"def ")], dtype=pyzen.long)
-    sample = model.generate(prompt, 120, temperature=0.8, top_k=20)[0].tolist()
+    sample = sampler.generate(prompt, 120, temperature=0.8, top_k=20)[0].tolist()
     print("sample:\n" + bytes(sample).decode("utf-8", errors="replace"))
 
     train, test = Snippets.load("train", args.block_size), Snippets.load("test", args.block_size)
     print(f"fine-tuning: which of {len(CLASSES)} packages ({', '.join(CLASSES)}) a {args.block_size}-byte snippet comes from; "
           f"{train.x.shape[0]} training and {test.x.shape[0]} held-out snippets")
-    state = pyzen.load(checkpoint)
     tuned = Classifier(GPT(config), len(CLASSES))
     tuned.body.load_state_dict(state["model"])
+    tuned.to(args.device)
     freeze_lower(tuned, args.n_layer // 2 if args.freeze is None else args.freeze)
-    scratch = Classifier(GPT(config), len(CLASSES))
+    scratch = Classifier(GPT(config), len(CLASSES)).to(args.device)
     results = {"fine-tuned": classify(tuned, train, test, args, "fine-tune"), "from scratch": classify(scratch, train, test, args, "scratch")}
     for name, r in results.items():
         print(f"{name:>13}: accuracy {r['accuracy']:.3f}  macro F1 {r['macro_f1']:.3f}")

@@ -44,13 +44,18 @@ def progress(total: int, desc: str) -> tuple[Iterator[int], Callable[[str], None
     return iter(bar), bar.set_postfix_str
 
 
+def device_of(model: nn.Module) -> pyzen.device:
+    """Where the model lives: batches are built on the CPU and moved there."""
+    return next(model.parameters()).device
+
+
 @pyzen.no_grad()
 def evaluate(model: GPT, corpus: Corpus, batch_size: int, iters: int) -> float:
     model.eval()
     losses = []
     for _ in range(iters):
         x, y = corpus.batch("val", batch_size, model.config.block_size)
-        losses.append(model(x, y)[1].item())
+        losses.append(model(x.to(device_of(model)), y.to(device_of(model)))[1].item())
     model.train()
     return sum(losses) / len(losses)
 
@@ -64,7 +69,7 @@ def pretrain(model: GPT, corpus: Corpus, steps: int, batch_size: int, lr: float,
     for step in steps_iter:
         start = time.perf_counter()
         x, y = corpus.batch("train", batch_size, model.config.block_size)
-        _, loss = model(x, y)
+        _, loss = model(x.to(device_of(model)), y.to(device_of(model)))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -111,7 +116,7 @@ def finetune(model: Classifier, train: Snippets, steps: int, batch_size: int, lr
     steps_iter, report = progress(steps, desc)
     for _ in steps_iter:
         pick = pyzen.randint(0, train.x.shape[0], (batch_size,))
-        loss = F.cross_entropy(model(train.x[pick]), train.y[pick])
+        loss = F.cross_entropy(model(train.x[pick].to(device_of(model))), train.y[pick].to(device_of(model)))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -124,6 +129,6 @@ def finetune(model: Classifier, train: Snippets, steps: int, batch_size: int, lr
 @pyzen.no_grad()
 def predict(model: Classifier, data: Snippets, batch_size: int = 64) -> pyzen.Tensor:
     model.eval()
-    preds = [model(data.x[i : i + batch_size]).argmax(-1) for i in range(0, data.x.shape[0], batch_size)]
+    preds = [model(data.x[i : i + batch_size].to(device_of(model))).argmax(-1).cpu() for i in range(0, data.x.shape[0], batch_size)]
     model.train()
     return pyzen.cat(preds)
