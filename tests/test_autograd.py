@@ -417,3 +417,12 @@ if hasattr(pyzen.autograd, "grad"):
         z = x2 * 2.0
         (g2,) = pyzen.autograd.grad(z, [x2], grad_outputs=pyzen.ones(2, dtype=F64))
         assert_np_close(to_np(g2), [2.0, 2.0], 1e-12, 0)
+
+
+def test_gradcheck_refuses_non_finite_outputs_and_flags_perturbations_that_leave_the_domain():
+    x = pyzen.tensor([0.0, 1.0], dtype=pyzen.float64, requires_grad=True)
+    with pytest.raises(pyzen.autograd.GradcheckError, match="output 0 is not finite"):
+        pyzen.autograd.gradcheck(lambda t: t.log(), (x,))
+    near_zero = pyzen.tensor([1e-9, 1.0], dtype=pyzen.float64, requires_grad=True)  # x - eps < 0: sqrt is nan
+    with pytest.raises(pyzen.autograd.GradcheckError, match=r"index \(0,\).*numerical nan"):
+        pyzen.autograd.gradcheck(lambda t: t.sqrt(), (near_zero,))

@@ -44,12 +44,16 @@ def gradcheck(
     rng = np.random.default_rng(0)
     with enable_grad():
         outs = _outputs(fn, inputs)
+    for k, o in enumerate(outs):
+        if not np.isfinite(o._numpy().astype(np.float64)).all():
+            raise GradcheckError(f"gradcheck: output {k} is not finite at these inputs; finite differences need finite outputs")
     cotangents = [rng.standard_normal(o.shape) for o in outs]
 
     def scalar_value() -> float:
         with no_grad():
             values = _outputs(fn, inputs)
-        return float(sum(np.sum(v._numpy().astype(np.float64) * c) for v, c in zip(values, cotangents)))
+        with np.errstate(all="ignore"):  # a perturbed input may leave the domain: a nan here is a mismatch below
+            return float(sum(np.sum(v._numpy().astype(np.float64) * c) for v, c in zip(values, cotangents)))
 
     # Analytical: one backward of sum(out * cotangent).
     for i in checked:
@@ -86,9 +90,10 @@ def gradcheck(
             flat[j] = orig
             numeric[j] = (plus - minus) / (2 * eps)
         a = analytic[i].reshape(-1)
-        bad = np.abs(a - numeric) > atol + rtol * np.abs(numeric)
+        excess = np.abs(a - numeric) - (atol + rtol * np.abs(numeric))
+        bad = ~(excess <= 0)  # a nan on either side (a perturbation left the domain) is a mismatch
         if bad.any():
-            j = int(np.argmax(np.abs(a - numeric) - (atol + rtol * np.abs(numeric))))
+            j = int(np.argmax(np.where(bad, np.nan_to_num(excess, nan=np.inf), -np.inf)))
             index = tuple(int(k) for k in np.unravel_index(j, data.shape)) if data.ndim else ()
             msg = (
                 f"gradcheck: Jacobian mismatch for input {i} (shape {tuple(data.shape)}) at index {index}: "
