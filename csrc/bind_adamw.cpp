@@ -3,7 +3,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -51,6 +53,31 @@ py::array entry(const py::list& list, const char* name, size_t i, const py::arra
   if (writeable && !a.writeable()) throw py::value_error(what + " is read-only; it is updated in place");
   check_aligned(a, kOp, where(name, i));
   return a;
+}
+
+// The step writes params, exp_avgs, exp_avg_sqs and max_exp_avg_sqs in place, in parallel: an
+// array it writes must share no memory with any other array of the call (only grads, which it
+// only reads, may overlap each other). A sweep over the arrays sorted by address.
+struct Span {
+  uintptr_t begin, end;
+  bool written;
+  std::string name;
+};
+
+void check_no_overlap(std::vector<Span> spans) {
+  std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
+  const Span* reaching = nullptr;          // the span seen so far that reaches furthest
+  const Span* reaching_written = nullptr;  // the same among written spans
+  for (const Span& s : spans) {
+    const Span* hit = nullptr;
+    if (reaching_written && s.begin < reaching_written->end) hit = reaching_written;
+    else if (s.written && reaching && s.begin < reaching->end) hit = reaching;
+    if (hit)
+      throw py::value_error(std::string(kOp) + ": " + s.name + " and " + hit->name +
+                            " share memory; every array the step updates in place needs memory of its own");
+    if (!reaching || s.end > reaching->end) reaching = &s;
+    if (s.written && (!reaching_written || s.end > reaching_written->end)) reaching_written = &s;
+  }
 }
 
 void adamw_step(const py::list& params, const py::list& grads, const py::list& exp_avgs,
@@ -103,6 +130,15 @@ void adamw_step(const py::list& params, const py::list& grads, const py::list& e
     }
     for (auto* a : {&p, &g, &m, &v, &vmax}) keep.push_back(std::move(*a));
   }
+  std::vector<Span> spans;
+  const char* names[] = {"params", "grads", "exp_avgs", "exp_avg_sqs", "max_exp_avg_sqs"};
+  for (size_t k = 0; k < keep.size(); ++k) {
+    const py::array& a = keep[k];
+    if (!a || a.size() == 0) continue;
+    const auto begin = reinterpret_cast<uintptr_t>(a.data());
+    spans.push_back({begin, begin + static_cast<uintptr_t>(a.nbytes()), k % 5 != 1, where(names[k % 5], k / 5)});
+  }
+  check_no_overlap(std::move(spans));
   const pyzen::AdamwHyper h{lr, beta1, beta2, eps, weight_decay, decoupled, maximize};
   py::gil_scoped_release release;
   pyzen::adamw_step(f32, f64, h);

@@ -161,3 +161,17 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="adamw_step: lr must be finite"):
         call(lr=float("nan"))
     assert not p.any()  # nothing was written by the failed calls
+
+
+def test_arrays_updated_in_place_must_not_share_memory():
+    kw = dict(lr=0.1, beta1=0.9, beta2=0.99, eps=1e-8, weight_decay=0.0, decoupled=True, maximize=False)
+    p, g = np.ones(4), np.ones(4)
+    with pytest.raises(ValueError, match=r"exp_avgs\[0\] and params\[0\] share memory"):
+        C.adamw_step([p], [g], [p], [np.zeros(4)], None, [1.0], **kw)
+    base = np.ones(6)  # exp_avgs[1] overlaps the tail of params[0]
+    with pytest.raises(ValueError, match=r"exp_avgs\[1\] and params\[0\] share memory"):
+        C.adamw_step([base[:4], np.ones(2)], [np.ones(4), np.ones(2)], [np.zeros(4), base[3:5]],
+                     [np.zeros(4), np.zeros(2)], None, [1.0, 1.0], **kw)
+    np.testing.assert_array_equal(base, np.ones(6))  # refused before anything was written
+    # Gradients are only read: one gradient array may serve several parameters.
+    C.adamw_step([p, np.ones(4)], [g, g], [np.zeros(4), np.zeros(4)], [np.zeros(4), np.zeros(4)], None, [1.0, 1.0], **kw)
