@@ -14,16 +14,11 @@
 
 namespace py = pybind11;
 using pyzen::bind::check_aligned;
+using pyzen::bind::shape_str;
 
 namespace {
 
 constexpr const char* kOp = "adamw_step";
-
-std::string shape_of(const py::array& x) {
-  std::string s = "(";
-  for (py::ssize_t i = 0; i < x.ndim(); ++i) s += (i ? ", " : "") + std::to_string(x.shape(i));
-  return s + (x.ndim() == 1 ? ",)" : ")");
-}
 
 std::string where(const char* list, size_t i) { return std::string(list) + "[" + std::to_string(i) + "]"; }
 
@@ -43,8 +38,8 @@ py::array entry(const py::list& list, const char* name, size_t i, const py::arra
     if (!a.dtype().equal(like->dtype()))
       throw py::type_error(what + " has dtype " + std::string(py::str(a.dtype())) + ", expected " +
                            std::string(py::str(like->dtype())) + " like params[" + std::to_string(i) + "]");
-    if (shape_of(a) != shape_of(*like))
-      throw py::value_error(what + " has shape " + shape_of(a) + ", expected " + shape_of(*like) +
+    if (shape_str(a) != shape_str(*like))
+      throw py::value_error(what + " has shape " + shape_str(a) + ", expected " + shape_str(*like) +
                             " like params[" + std::to_string(i) + "]");
   }
   if (!(a.flags() & py::array::c_style))

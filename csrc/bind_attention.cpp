@@ -12,19 +12,13 @@
 
 namespace py = pybind11;
 using pyzen::bind::check_aligned;
+using pyzen::bind::dtype_str;
 using pyzen::bind::new_array;
 using pyzen::bind::run_kernel;
 using pyzen::bind::shape_str;
+using pyzen::bind::strides_str;
 
 namespace {
-
-std::string strides_str(const py::array& x) {
-  std::string s = "(";
-  for (py::ssize_t i = 0; i < x.ndim(); ++i) s += (i ? ", " : "") + std::to_string(x.strides(i));
-  return s + (x.ndim() == 1 ? ",)" : ")");
-}
-
-std::string dtype_str(const py::array& x) { return py::str(x.dtype()); }
 
 std::vector<py::ssize_t> shape_of(const py::array& x) {
   return std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim());

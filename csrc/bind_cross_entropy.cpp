@@ -11,18 +11,12 @@
 
 namespace py = pybind11;
 using pyzen::bind::check_aligned;
+using pyzen::bind::dtype_str;
 using pyzen::bind::new_array;
 using pyzen::bind::run_kernel;
+using pyzen::bind::shape_str;
 
 namespace {
-
-std::string shape_of(const py::array& x) {
-  std::string s = "(";
-  for (py::ssize_t i = 0; i < x.ndim(); ++i) s += (i ? ", " : "") + std::to_string(x.shape(i));
-  return s + (x.ndim() == 1 ? ",)" : ")");
-}
-
-std::string dtype_of(const py::array& x) { return py::str(x.dtype()); }
 
 void check_contiguous(const char* op, const char* name, const py::array& x) {
   if (!(x.flags() & py::array::c_style))
@@ -33,25 +27,25 @@ void check_contiguous(const char* op, const char* name, const py::array& x) {
 // logits (N, C) float32/float64 and target (N,) int64, both C-contiguous.
 void check_logits_target(const char* op, const py::array& logits, const py::array& target) {
   if (!logits.dtype().equal(py::dtype::of<float>()) && !logits.dtype().equal(py::dtype::of<double>()))
-    throw py::type_error(std::string(op) + ": logits must be float32 or float64, got " + dtype_of(logits));
+    throw py::type_error(std::string(op) + ": logits must be float32 or float64, got " + dtype_str(logits));
   if (logits.ndim() != 2)
-    throw py::value_error(std::string(op) + ": logits must be 2-D (N, C), got shape " + shape_of(logits));
+    throw py::value_error(std::string(op) + ": logits must be 2-D (N, C), got shape " + shape_str(logits));
   check_contiguous(op, "logits", logits);
   if (!target.dtype().equal(py::dtype::of<int64_t>()))
-    throw py::type_error(std::string(op) + ": target must be int64, got " + dtype_of(target));
+    throw py::type_error(std::string(op) + ": target must be int64, got " + dtype_str(target));
   if (target.ndim() != 1 || target.shape(0) != logits.shape(0))
-    throw py::value_error(std::string(op) + ": target has shape " + shape_of(target) + ", expected (" +
-                          std::to_string(logits.shape(0)) + ",) for logits of shape " + shape_of(logits));
+    throw py::value_error(std::string(op) + ": target has shape " + shape_str(target) + ", expected (" +
+                          std::to_string(logits.shape(0)) + ",) for logits of shape " + shape_str(logits));
   check_contiguous(op, "target", target);
 }
 
 // v: (N,) of logits' dtype, C-contiguous.
 void check_row_vector(const char* op, const char* name, const py::array& v, const py::array& logits) {
   if (!v.dtype().equal(logits.dtype()))
-    throw py::type_error(std::string(op) + ": " + name + " has dtype " + dtype_of(v) + ", expected " +
-                         dtype_of(logits) + " like logits");
+    throw py::type_error(std::string(op) + ": " + name + " has dtype " + dtype_str(v) + ", expected " +
+                         dtype_str(logits) + " like logits");
   if (v.ndim() != 1 || v.shape(0) != logits.shape(0))
-    throw py::value_error(std::string(op) + ": " + name + " has shape " + shape_of(v) + ", expected (" +
+    throw py::value_error(std::string(op) + ": " + name + " has shape " + shape_str(v) + ", expected (" +
                           std::to_string(logits.shape(0)) + ",)");
   check_contiguous(op, name, v);
 }

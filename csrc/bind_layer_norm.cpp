@@ -13,24 +13,17 @@
 
 namespace py = pybind11;
 using pyzen::bind::check_aligned;
+using pyzen::bind::dtype_str;
 using pyzen::bind::new_array;
 using pyzen::bind::run_kernel;
+using pyzen::bind::shape_str;
 
 namespace {
-
-std::string shape_of(const py::array& x, py::ssize_t ndim = -1) {
-  if (ndim < 0) ndim = x.ndim();
-  std::string s = "(";
-  for (py::ssize_t i = 0; i < ndim; ++i) s += (i ? ", " : "") + std::to_string(x.shape(i));
-  return s + (ndim == 1 ? ",)" : ")");
-}
-
-std::string dtype_of(const py::array& x) { return py::str(x.dtype()); }
 
 // x: a C-contiguous float32/float64 array of at least one dimension.
 void check_input(const char* op, const char* name, const py::array& x) {
   if (!x.dtype().equal(py::dtype::of<float>()) && !x.dtype().equal(py::dtype::of<double>()))
-    throw py::type_error(std::string(op) + ": " + name + " must be float32 or float64, got " + dtype_of(x));
+    throw py::type_error(std::string(op) + ": " + name + " must be float32 or float64, got " + dtype_str(x));
   if (x.ndim() < 1)
     throw py::value_error(std::string(op) + ": " + name + " must have at least one dimension, got shape ()");
   if (!(x.flags() & py::array::c_style))
@@ -42,15 +35,11 @@ void check_input(const char* op, const char* name, const py::array& x) {
 void check_like(const char* op, const char* name, const py::array& y, const py::array& x,
                 const std::vector<py::ssize_t>& shape) {
   if (!y.dtype().equal(x.dtype()))
-    throw py::type_error(std::string(op) + ": " + name + " has dtype " + dtype_of(y) + ", expected " + dtype_of(x));
+    throw py::type_error(std::string(op) + ": " + name + " has dtype " + dtype_str(y) + ", expected " + dtype_str(x));
   bool same = y.ndim() == static_cast<py::ssize_t>(shape.size());
   for (size_t i = 0; same && i < shape.size(); ++i) same = y.shape(i) == shape[i];
-  if (!same) {
-    std::string want = "(";
-    for (size_t i = 0; i < shape.size(); ++i) want += (i ? ", " : "") + std::to_string(shape[i]);
-    want += shape.size() == 1 ? ",)" : ")";
-    throw py::value_error(std::string(op) + ": " + name + " has shape " + shape_of(y) + ", expected " + want);
-  }
+  if (!same)
+    throw py::value_error(std::string(op) + ": " + name + " has shape " + shape_str(y) + ", expected " + shape_str(shape));
   if (!(y.flags() & py::array::c_style))
     throw py::value_error(std::string(op) + ": " + name + " must be C-contiguous");
   check_aligned(y, op, name);

@@ -23,6 +23,8 @@ inline std::string shape_str(const py::ssize_t* shape, size_t ndim) {
 }
 inline std::string shape_str(const py::array& x) { return shape_str(x.shape(), static_cast<size_t>(x.ndim())); }
 inline std::string shape_str(const std::vector<py::ssize_t>& s) { return shape_str(s.data(), s.size()); }
+inline std::string strides_str(const py::array& x) { return shape_str(x.strides(), static_cast<size_t>(x.ndim())); }
+inline std::string dtype_str(const py::array& x) { return py::str(x.dtype()); }
 
 [[noreturn]] inline void raise_memory_error(const std::string& op, const std::string& what) {
   PyErr_SetString(PyExc_MemoryError, (op + ": out of memory for " + what).c_str());

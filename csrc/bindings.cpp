@@ -21,6 +21,7 @@ using pyzen::bind::check_aligned;
 using pyzen::bind::new_array;
 using pyzen::bind::run_kernel;
 using pyzen::bind::shape_str;
+using pyzen::bind::strides_str;
 
 void pyzen_bind_layer_norm(py::module_& m);  // bind_layer_norm.cpp
 void pyzen_bind_cross_entropy(py::module_& m);  // bind_cross_entropy.cpp
@@ -28,12 +29,6 @@ void pyzen_bind_adamw(py::module_& m);  // bind_adamw.cpp
 void pyzen_bind_attention(py::module_& m);  // bind_attention.cpp
 
 namespace {
-
-std::string strides_str(const py::array& x) {
-  std::string s = "(";
-  for (py::ssize_t i = 0; i < x.ndim(); ++i) s += (i ? ", " : "") + std::to_string(x.strides(i));
-  return s + (x.ndim() == 1 ? ",)" : ")");
-}
 
 // Element strides of a 3-D array; strides of length-0/1 dimensions are never used and
 // are set to 0 (NumPy does not promise anything about them).
