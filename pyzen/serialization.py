@@ -43,7 +43,6 @@ import json
 import math
 import os
 import re
-import socket
 from typing import IO, Any, Union
 
 import numpy as np
@@ -61,8 +60,9 @@ _FORMAT = "pyzen"
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
 _CHUNK = 64 * 1024 * 1024
 _STREAM_CHUNK = 1024 * 1024  # read() may allocate its whole request up front, even if fewer bytes arrive
-# names this machine in temporary file names (only characters that need no escaping in a regex)
-_HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:64] or "host"
+# names this machine in temporary file names (only characters that need no escaping in a regex);
+# os.uname, not socket.gethostname: importing socket would cost every `import pyzen` ~5 ms
+_HOST = re.sub(r"[^A-Za-z0-9_-]", "_", os.uname().nodename if hasattr(os, "uname") else "")[:64] or "host"
 # safetensors dtype names -> the (little-endian) NumPy dtypes load reads them as
 _ST_DTYPES = {
     k: np.dtype(v)
