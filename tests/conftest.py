@@ -48,6 +48,21 @@ def isa(request):
     assert pyzen._C.isa() == original
 
 
+@pytest.fixture(params=["gpu", "emulated"])
+def device(request, monkeypatch):
+    """'cuda', on the real GPU (skipped without one) or on tests/cuda_emulator.py, the NumPy
+    stand-in for pyzen._cuda that checks the Python layer of the CUDA backend everywhere."""
+    if request.param == "gpu":
+        if not pyzen.cuda.is_available():
+            pytest.skip(pyzen.cuda.unavailable_reason())
+    else:
+        pytest.importorskip("pyzen._cuda", reason="pyzen was built without the CUDA module")
+        import cuda_emulator
+
+        cuda_emulator.use(monkeypatch)
+    return "cuda"
+
+
 def rng_for(*key: object) -> np.random.Generator:
     """A NumPy Generator seeded deterministically from ``key`` (e.g. a test id)."""
     return np.random.default_rng(zlib.crc32(repr(key).encode()))

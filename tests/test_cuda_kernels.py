@@ -16,19 +16,6 @@ import pytest
 import pyzen
 from conftest import assert_np_close, to_np
 
-import cuda_emulator
-
-
-@pytest.fixture(params=["gpu", "emulated"])
-def device(request, monkeypatch):
-    if request.param == "gpu":
-        if not pyzen.cuda.is_available():
-            pytest.skip(pyzen.cuda.unavailable_reason())
-    else:
-        pytest.importorskip("pyzen._cuda", reason="pyzen was built without the CUDA module")
-        cuda_emulator.use(monkeypatch)
-    return request.param
-
 
 gpu_only = pytest.mark.skipif(not pyzen.cuda.is_available(), reason=pyzen.cuda.unavailable_reason() or "")
 

@@ -16,7 +16,6 @@ import pyzen
 from conftest import assert_np_close, rng_for, to_np, tol
 from op_table import TABLE, as_tuple, float_arg_positions, make_inputs, out_kinds, view_np, view_pz, wants_grad
 
-import cuda_emulator
 
 KIND_DTYPE = {"bool": pyzen.bool, "int64": pyzen.int64}
 PUBLIC = set(getattr(getattr(pyzen, "ops", None), "__all__", []) or [])
@@ -27,18 +26,6 @@ CASES = [(s, c) for s in SPECS for c in s.cases]
 IDS = [f"{s.id}-{c.id}" for s, c in CASES]
 GRAD_CASES = [(s, c) for s, c in CASES if wants_grad(s, c) and not any(0 in a.shape for a in c.args)]
 GRAD_IDS = [f"{s.id}-{c.id}" for s, c in GRAD_CASES]
-
-
-@pytest.fixture(params=["gpu", "emulated"])
-def device(request, monkeypatch):
-    """'cuda', on the real GPU or on the NumPy emulator of pyzen._cuda."""
-    if request.param == "gpu":
-        if not pyzen.cuda.is_available():
-            pytest.skip(pyzen.cuda.unavailable_reason())
-    else:
-        pytest.importorskip("pyzen._cuda", reason="pyzen was built without the CUDA module")
-        cuda_emulator.use(monkeypatch)
-    return "cuda"
 
 
 def _skip_unimplemented(spec):
