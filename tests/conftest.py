@@ -7,6 +7,7 @@ compare with tolerances that depend on the dtype under test.
 from __future__ import annotations
 
 import os
+import os
 import zlib
 
 import numpy as np
@@ -61,6 +62,18 @@ def device(request, monkeypatch):
 
         cuda_emulator.use(monkeypatch)
     return "cuda"
+
+
+with open(os.__file__, "rb") as _f:  # text every machine with Python has
+    TEXT = np.frombuffer(_f.read(), dtype=np.uint8).astype(np.int64)
+
+
+def text_batch(batch: int = 4, block: int = 16) -> tuple[pyzen.Tensor, pyzen.Tensor]:
+    """(inputs, next-byte targets) of os.py's source, at starts drawn from pyzen's generator
+    (as dropout draws), so a seed fixes the batches too."""
+    starts = pyzen.randint(0, len(TEXT) - block - 1, (batch,)).numpy()
+    rows = np.stack([TEXT[s : s + block + 1] for s in starts])
+    return pyzen.from_numpy(rows[:, :-1].copy()), pyzen.from_numpy(rows[:, 1:].copy())
 
 
 def rng_for(*key: object) -> np.random.Generator:

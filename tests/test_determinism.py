@@ -5,25 +5,16 @@ between threads, so a small GPT trained with dropout gives bit-identical losses 
 with 1 and 2 threads. (PyTorch does not promise this on the CPU.)"""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
 import pyzen
+from conftest import text_batch
 from pyzen.examples.gpt.model import GPT, GPTConfig
 from pyzen.optim import AdamW
 
 STEPS = 100
 CONFIG = GPTConfig(block_size=16, n_layer=2, n_head=2, n_embd=32, dropout=0.1)
-with open(os.__file__, "rb") as _f:
-    TEXT = np.frombuffer(_f.read(), dtype=np.uint8).astype(np.int64)
-
-
-def _batch() -> tuple[pyzen.Tensor, pyzen.Tensor]:
-    starts = pyzen.randint(0, len(TEXT) - 17, (4,)).numpy()  # pyzen's generator, as dropout
-    rows = np.stack([TEXT[s : s + 17] for s in starts])
-    return pyzen.from_numpy(rows[:, :-1].copy()), pyzen.from_numpy(rows[:, 1:].copy())
 
 
 def _train(threads: int, steps: int = STEPS) -> tuple[list[float], dict[str, np.ndarray]]:
@@ -35,7 +26,7 @@ def _train(threads: int, steps: int = STEPS) -> tuple[list[float], dict[str, np.
         opt = AdamW(model.parameters(), lr=3e-3, weight_decay=0.1)
         losses = []
         for _ in range(steps):
-            x, y = _batch()
+            x, y = text_batch()
             _, loss = model(x, y)
             opt.zero_grad()
             loss.backward()

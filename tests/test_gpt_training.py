@@ -2,25 +2,14 @@
 end on a tiny configuration (pretrain, checkpoint, plot or message, sample, fine-tune)."""
 from __future__ import annotations
 
-import os
-
-import numpy as np
-
 import pyzen
+from conftest import text_batch
 from pyzen.examples.gpt.__main__ import main as gpt_main
 from pyzen.examples.gpt.model import GPT, GPTConfig
 from pyzen.optim import AdamW
 from pyzen.optim.lr_scheduler import CosineAnnealingLR
 
 CONFIG = GPTConfig(block_size=16, n_layer=2, n_head=2, n_embd=32, dropout=0.1)
-with open(os.__file__, "rb") as _f:
-    TEXT = np.frombuffer(_f.read(), dtype=np.uint8).astype(np.int64)
-
-
-def _batch() -> tuple:
-    starts = pyzen.randint(0, len(TEXT) - 17, (4,)).numpy()
-    rows = np.stack([TEXT[s : s + 17] for s in starts])
-    return pyzen.from_numpy(rows[:, :-1].copy()), pyzen.from_numpy(rows[:, 1:].copy())
 
 
 def _setup():
@@ -32,7 +21,7 @@ def _setup():
 def _train(model, opt, sched, steps: int) -> list[float]:
     losses = []
     for _ in range(steps):
-        x, y = _batch()  # draws from pyzen's generator, as dropout does
+        x, y = text_batch()  # draws from pyzen's generator, as dropout does
         _, loss = model(x, y)
         opt.zero_grad()
         loss.backward()
