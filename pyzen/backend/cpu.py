@@ -96,9 +96,10 @@ def gelu_backward(g: np.ndarray, x: np.ndarray, approximate: str) -> np.ndarray:
 # ---- reductions ----
 def var(x: np.ndarray, axis: tuple | None, correction: float, keepdims: bool) -> np.ndarray:
     n = x.size if axis is None else math.prod(x.shape[a] for a in axis)
-    mean = np.sum(x, axis=axis, keepdims=True) / x.dtype.type(max(n, 1))  # x.mean warns on an empty axis
-    d = x - mean
-    with np.errstate(all="ignore"):  # n <= correction gives inf or nan, like PyTorch
+    # inf - inf in the deviations and n <= correction give inf or nan, silently, like PyTorch
+    with np.errstate(all="ignore"):
+        mean = np.sum(x, axis=axis, keepdims=True) / x.dtype.type(max(n, 1))  # x.mean warns on an empty axis
+        d = x - mean
         return np.true_divide(np.sum(d * d, axis=axis, keepdims=keepdims), max(n - correction, 0))
 
 

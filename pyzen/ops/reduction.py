@@ -69,8 +69,7 @@ class Var(Function):
         ctx.save_for_backward(x)
         ctx.axes, ctx.keepdim = axes, keepdim
         ctx.denominator = builtins.max((x.size if axes is None else _count(x.shape, axes)) - correction, 0)
-        with be(x).errstate():  # inf - inf in the deviations is nan, silently
-            return be(x).var(x, axes, correction, keepdim)
+        return be(x).var(x, axes, correction, keepdim)
 
     @staticmethod
     def backward(ctx, g):
@@ -191,8 +190,7 @@ class Softmax(Function):
     def forward(ctx, x, dim, dtype=None):
         x = to_float(x) if dtype is None else x.astype(dtype.np)
         ctx.dim = dim_arg(dim, x.ndim, "softmax")
-        with be(x).errstate():  # rows of only -inf give 0/0 = nan, silently, like PyTorch
-            out = be(x).softmax(x, ctx.dim)
+        out = be(x).softmax(x, ctx.dim)  # rows of only -inf give nan, silently, like PyTorch
         ctx.save_for_backward(out)
         return out
 
@@ -209,8 +207,7 @@ class LogSoftmax(Function):
     def forward(ctx, x, dim, dtype=None):
         x = to_float(x) if dtype is None else x.astype(dtype.np)
         ctx.dim = dim_arg(dim, x.ndim, "log_softmax")
-        with be(x).errstate():  # rows of only -inf give -inf - -inf = nan, silently, like PyTorch
-            out = be(x).log_softmax(x, ctx.dim)
+        out = be(x).log_softmax(x, ctx.dim)  # rows of only -inf give nan, silently, like PyTorch
         ctx.save_for_backward(out)
         return out
 
