@@ -7,7 +7,6 @@ compare with tolerances that depend on the dtype under test.
 from __future__ import annotations
 
 import os
-import os
 import zlib
 
 import numpy as np

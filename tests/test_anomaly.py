@@ -6,7 +6,6 @@ in a `# site: NAME` marker, found by `site_of`, so the numbers never drift."""
 from __future__ import annotations
 
 import gc
-import re
 import threading
 import weakref
 

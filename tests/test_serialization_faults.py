@@ -208,7 +208,7 @@ def test_save_removes_only_dead_writers_temp_files_for_its_path(tmp_path):
     path = tmp_path / "ck.safetensors"
     live = tmp_path / f".ck.safetensors.{_HOST}.{os.getppid()}.0000abcd.tmp"  # our parent is alive
     other_path = tmp_path / f".other.safetensors.{_HOST}.999999999.0000abcd.tmp"
-    other_host = tmp_path / f".ck.safetensors.elsewhere.999999999.0000abcd.tmp"
+    other_host = tmp_path / ".ck.safetensors.elsewhere.999999999.0000abcd.tmp"
     not_ours = tmp_path / ".ck.safetensors.notes.tmp"
     odd_pid = tmp_path / f".ck.safetensors.{_HOST}.\u00b2.0000abcd.tmp"  # a Unicode digit: not a pid
     dead = tmp_path / f".ck.safetensors.{_HOST}.999999999.0000abcd.tmp"

@@ -11,7 +11,6 @@ import time
 import numpy as np
 
 import pyzen
-import pyzen.nn.functional as F
 from pyzen.examples.gpt.model import GPT, GPTConfig
 
 
