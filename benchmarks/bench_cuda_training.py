@@ -8,8 +8,10 @@ attention forward + backward against torch scaled_dot_product_attention.
 Bandwidth: the best time of a device-to-device copy of 1 GiB by pyzen's copy kernel
 (read + write bytes / time). Each kernel is validated first on a small case against
 NumPy float64, then timed by the wall clock around synchronised batches (best of 5).
-Attention: B=1, H=8, T=--seq, D=64 and 128, causal, float32, no mask: pyzen's flash
-kernels (cuda/attention_kernels.cuh), validated first against NumPy float64 at T=200.
+Attention: B=1, H=8, T=--seq, D=64 and 128, causal, no mask, float32 and bfloat16: pyzen's
+flash kernels (cuda/attention_kernels.cuh, and attention_bf16_kernels.cuh on float32
+tensors whose values it rounds: the conversion passes are in its time) against torch SDPA
+on float32 and on bfloat16 tensors; each validated first against NumPy float64 at T=200.
 Skips (exit 0 with a message) without a CUDA device; the attention comparison skips
 without PyTorch.
 """
@@ -94,30 +96,35 @@ def bench_attention(seq: int) -> None:
         return
     rng = np.random.default_rng(0)
     q, k, v = (rng.standard_normal((1, 2, 200, 64)).astype(np.float32) for _ in range(3))
-    out, _ = be.attention_forward(device(q), device(k), device(v), None, True, 0.125)
     s = np.einsum("...id,...jd->...ij", q.astype(np.float64), k) * 0.125
     s = np.where(np.arange(200) > np.arange(200)[:, None], -np.inf, s)
     p = np.exp(s - s.max(-1, keepdims=True))
-    assert np.allclose(be.to_numpy(out), p / p.sum(-1, keepdims=True) @ v, atol=1e-4), "attention is wrong"
+    want = p / p.sum(-1, keepdims=True) @ v
+    for bf16, tol in ((False, 1e-4), (True, 3e-2)):
+        out, _ = be.attention_forward(device(q), device(k), device(v), None, True, 0.125, bf16)
+        assert np.allclose(be.to_numpy(out), want, atol=tol), f"attention (bf16={bf16}) is wrong"
     for d in (64, 128):
         q, k, v, g = (rng.standard_normal((1, 8, seq, d)).astype(np.float32) for _ in range(4))
-        dq_, dk_, dv_ = (device(a) for a in (q, k, v))
+        dq_, dk_, dv_, dg_ = (device(a) for a in (q, k, v, g))
         scale = 1 / np.sqrt(d)
+        flops = 0.5 * 3.5 * 4 * seq * seq * d * 8  # 8 heads: forward 4 T^2 D, backward 2.5x that; causal halves
+        for name, tdtype, bf16 in (("f32", torch.float32, False), ("bf16", torch.bfloat16, True)):
 
-        def ours():
-            out, lse = be.attention_forward(dq_, dk_, dv_, None, True, scale)
-            be.attention_backward(device(g), dq_, dk_, dv_, out, lse, None, True, scale)
+            def ours():
+                out, lse = be.attention_forward(dq_, dk_, dv_, None, True, scale, bf16)
+                be.attention_backward(dg_, dq_, dk_, dv_, out, lse, None, True, scale, bf16)
 
-        tq, tk, tv = (torch.from_numpy(a).cuda().requires_grad_() for a in (q, k, v))
-        tg = torch.from_numpy(g).cuda()
+            tq, tk, tv = (torch.from_numpy(a).cuda().to(tdtype).requires_grad_() for a in (q, k, v))
+            tg = torch.from_numpy(g).cuda().to(tdtype)
 
-        def theirs():
-            F.scaled_dot_product_attention(tq, tk, tv, is_causal=True).backward(tg)
+            def theirs():
+                F.scaled_dot_product_attention(tq, tk, tv, is_causal=True).backward(tg)
 
-        t_ours, t_torch = best_time(ours, iters=3), best_time(theirs, iters=3)
-        torch.cuda.synchronize()
-        print(f"attention T={seq} D={d} causal f32 fwd+bwd: pyzen {t_ours * 1e3:8.2f} ms, "
-              f"torch sdpa {t_torch * 1e3:8.2f} ms, ratio {t_torch / t_ours:5.2f}")
+            t_ours, t_torch = best_time(ours, iters=3), best_time(theirs, iters=3)
+            torch.cuda.synchronize()
+            print(f"attention T={seq} D={d} causal {name} fwd+bwd: pyzen {t_ours * 1e3:8.2f} ms "
+                  f"({flops / t_ours / 1e12:5.1f} TFLOP/s), torch sdpa {t_torch * 1e3:8.2f} ms "
+                  f"({flops / t_torch / 1e12:5.1f} TFLOP/s), ratio torch/pyzen {t_torch / t_ours:5.2f}")
 
 
 def main() -> None:

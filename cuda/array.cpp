@@ -33,6 +33,7 @@ const char* dtype_name(DType d) {
     case DType::f64: return "float64";
     case DType::i64: return "int64";
     case DType::b8: return "bool";
+    case DType::bf16: return "bfloat16";
   }
   return "?";
 }
@@ -43,6 +44,7 @@ std::size_t itemsize(DType d) {
     case DType::f64: return 8;
     case DType::i64: return 8;
     case DType::b8: return 1;
+    case DType::bf16: return 2;
   }
   return 1;
 }

@@ -12,7 +12,9 @@
 
 namespace pyzen::cuda {
 
-enum class DType { f32, f64, i64, b8 };
+// bf16 only for buffers the kernels keep to themselves (attention's rounded inputs): no
+// binding returns or accepts one.
+enum class DType { f32, f64, i64, b8, bf16 };
 
 const char* dtype_name(DType d);
 std::size_t itemsize(DType d);

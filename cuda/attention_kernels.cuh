@@ -24,7 +24,9 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 
+#include "bf16.cuh"
 #include "common.cuh"
 
 namespace pyzen::cuda::attention_kernels {
@@ -117,13 +119,30 @@ __global__ void __launch_bounds__(kBlock)
   }
 }
 
-// delta[i] = g[i] . out[i] over n rows of D (one thread per row).
-__global__ void attention_delta_kernel(std::int64_t n, int d, const float* g, const float* out, float* delta) {
+__device__ __forceinline__ float value(float x) { return x; }
+__device__ __forceinline__ float value(std::uint16_t bf16) { return bf16_float(bf16); }
+
+// delta[i] = g[i] . out[i] over n rows of D (one thread per row); g float32, or bfloat16
+// bits for the bfloat16 kernels (so that delta is the row sum of p dp they compute).
+template <typename G>
+__global__ void attention_delta_kernel(std::int64_t n, int d, const G* g, const float* out, float* delta) {
   for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
        i += std::int64_t(gridDim.x) * blockDim.x) {
     float acc = 0.0f;
-    for (int c = 0; c < d; ++c) acc += g[i * d + c] * out[i * d + c];
+    for (int c = 0; c < d; ++c) acc += value(g[i * d + c]) * out[i * d + c];
     delta[i] = acc;
+  }
+}
+
+// ls[i], dl[i] = lse and delta of query row i0 + i, for i < N (-inf and 0 past tq); run by
+// the block's first N threads.
+template <int N>
+__device__ __forceinline__ void load_row_stats(float* ls, float* dl, const float* lse, const float* delta, std::int64_t i0,
+                                               std::int64_t tq) {
+  if (threadIdx.x < N) {
+    const bool in = i0 + threadIdx.x < tq;
+    ls[threadIdx.x] = in ? lse[i0 + threadIdx.x] : -INFINITY;
+    dl[threadIdx.x] = in ? delta[i0 + threadIdx.x] : 0.0f;
   }
 }
 
@@ -202,11 +221,7 @@ __global__ void __launch_bounds__(kBlock)
   for (std::int64_t i0 = i_begin; i0 < s.tq; i0 += BC) {
     load_tile<D, BC>(qs, q, i0, s.tq);
     load_tile<D, BC>(gs, g, i0, s.tq);
-    if (threadIdx.x < BC) {
-      const bool in = i0 + threadIdx.x < s.tq;
-      ls[threadIdx.x] = in ? lse[i0 + threadIdx.x] : -INFINITY;
-      dl[threadIdx.x] = in ? delta[i0 + threadIdx.x] : 0.0f;
-    }
+    load_row_stats<BC>(ls, dl, lse, delta, i0, s.tq);
     __syncthreads();
     for (int ii = 0; ii < BC; ++ii) {
       float a = 0.0f, b = 0.0f;

@@ -81,7 +81,7 @@ const std::unordered_map<std::string, cu::Unary>& unary_ops() {
       {"exp", cu::Unary::exp}, {"log", cu::Unary::log}, {"sqrt", cu::Unary::sqrt},
       {"sin", cu::Unary::sin}, {"cos", cu::Unary::cos}, {"tanh", cu::Unary::tanh},
       {"sigmoid", cu::Unary::sigmoid}, {"gelu", cu::Unary::gelu}, {"gelu_tanh", cu::Unary::gelu_tanh},
-      {"logical_not", cu::Unary::logical_not}, {"isfinite", cu::Unary::isfinite}};
+      {"round_bf16", cu::Unary::round_bf16}, {"logical_not", cu::Unary::logical_not}, {"isfinite", cu::Unary::isfinite}};
   return m;
 }
 
@@ -167,6 +167,7 @@ void bind_kernels(py::module_& m) {
     need_dtype(out, to_bool ? DType::b8 : x.dtype, name.c_str(), "out");
     const bool int_ok = op == cu::Unary::neg || op == cu::Unary::abs || op == cu::Unary::sign || to_bool;
     if (!int_ok) need_float(x, name.c_str(), "x");
+    if (op == cu::Unary::round_bf16) need_dtype(x, DType::f32, name.c_str(), "x");
     cu::unary(op, out, x);
   }, py::arg("op"), py::arg("out"), py::arg("x"), "out = op(x) elementwise; x's shape is out's (broadcast by strides).");
 
@@ -460,22 +461,45 @@ void bind_training(py::module_& m) {
      py::arg("label_smoothing"),
      "d(sum_i g_i loss_i)/d(logits) for cross_entropy_forward, from its saved lse; one kernel.");
 
+  m.def("embedding_backward", [](const Array& out, const Array& g, const Array& index) {
+    const char* n = "embedding_backward";
+    need_writable(out, n);
+    need_float(out, n, "out");
+    need_contiguous(out, n, "out");
+    need_float_contiguous(g, out.dtype, n, "g");
+    need_dtype(index, DType::i64, n, "index");
+    need_contiguous(index, n, "index");
+    if (out.ndim() != 2 || g.ndim() != 2 || index.ndim() != 1)
+      fail(n, "expected out (rows, cols), g (n, cols) and index (n,), got shapes " + shape_str(out.shape) + ", " +
+                  shape_str(g.shape) + " and " + shape_str(index.shape));
+    need_shape(g, {index.shape[0], out.shape[1]}, n, "g");
+    if (index.shape[0] >= (std::int64_t(1) << 32) || out.shape[0] >= (std::int64_t(1) << 31) ||
+        out.shape[1] > std::int64_t(65535) * 256)
+      fail(n, "sizes past the kernel's limits (n < 2^32 indices, < 2^31 rows, <= 16776960 columns): " +
+                  shape_str(g.shape) + " into " + shape_str(out.shape));
+    cu::embedding_backward(out, g, index);
+  }, py::arg("out"), py::arg("g"), py::arg("index"),
+     "out[r] = sum of g[i] over i with index[i] == r (negative indices wrap, out-of-range ones are dropped), "
+     "added in increasing i: deterministic, no atomics.");
+
   m.def("attention_forward", [](const Array& out, const Array& lse, const Array& q, const Array& k, const Array& v,
-                                bool causal, double scale) {
+                                bool causal, double scale, bool bf16) {
     const char* n = "attention";
     need_attention_qkv(q, k, v, n);
     need_float_contiguous(out, DType::f32, n, "out");
     need_shape(out, q.shape, n, "out");
     need_float_contiguous(lse, DType::f32, n, "lse");
     need_shape(lse, {q.shape[0], q.shape[1]}, n, "lse");
-    cu::attention_forward(out, lse, q, k, v, causal, scale);
+    cu::attention_forward(out, lse, q, k, v, causal, scale, bf16);
   }, py::arg("out"), py::arg("lse"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("causal"), py::arg("scale"),
-     "Flash attention, float32: out = softmax(q k^T * scale [causal: key j <= query i]) v for q (BH, Tq, D), "
-     "k, v (BH, Tk, D), D 64 or 128, all contiguous; lse (BH, Tq) saved for the backward.");
+     py::arg("bf16") = false,
+     "Flash attention, float32 arrays: out = softmax(q k^T * scale [causal: key j <= query i]) v for q (BH, Tq, D), "
+     "k, v (BH, Tk, D), D 64 or 128, all contiguous; lse (BH, Tq) saved for the backward. bf16: q, k, v rounded "
+     "to bfloat16, products on tensor cores with float32 accumulation (sm_80+).");
 
   m.def("attention_backward", [](const Array& dq, const Array& dk, const Array& dv, const Array& g, const Array& q,
                                  const Array& k, const Array& v, const Array& out, const Array& lse, bool causal,
-                                 double scale) {
+                                 double scale, bool bf16) {
     const char* n = "attention_backward";
     need_attention_qkv(q, k, v, n);
     for (const auto* a : {&dq, &g, &out}) {
@@ -488,10 +512,11 @@ void bind_training(py::module_& m) {
     }
     need_float_contiguous(lse, DType::f32, n, "lse");
     need_shape(lse, {q.shape[0], q.shape[1]}, n, "lse");
-    cu::attention_backward(dq, dk, dv, g, q, k, v, out, lse, causal, scale);
+    cu::attention_backward(dq, dk, dv, g, q, k, v, out, lse, causal, scale, bf16);
   }, py::arg("dq"), py::arg("dk"), py::arg("dv"), py::arg("g"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"),
-     py::arg("lse"), py::arg("causal"), py::arg("scale"),
-     "Gradients of attention_forward from its out and lse (deterministic: no atomics).");
+     py::arg("lse"), py::arg("causal"), py::arg("scale"), py::arg("bf16") = false,
+     "Gradients of attention_forward from its out and lse (deterministic: no atomics); bf16 as for the forward, "
+     "with g rounded too.");
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <type_traits>
 
+#include "bf16.cuh"
 #include "common.cuh"
 #include "kernels.h"
 
@@ -66,6 +67,7 @@ __device__ __forceinline__ T unary_op(Unary op, T v) {
       case Unary::gelu: return T(0.5) * v * (T(1) + erf(v * T(kInvSqrt2)));
       case Unary::gelu_tanh:
         return T(0.5) * v * (T(1) + tanh(T(kSqrt2OverPi) * (v + T(0.044715) * v * v * v)));
+      case Unary::round_bf16: return T(bf16_float(bf16_bits(float(v))));  // the host allows float32 only
       default: return v;  // bool-output ops use unary_bool
     }
   } else {

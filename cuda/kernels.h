@@ -13,7 +13,7 @@ void fill(const Array& out, double value, std::int64_t int_value);  // int_value
 void iota(const Array& out, double start, double step);             // out contiguous
 void copy(const Array& out, const Array& src);                      // same shape, casts dtype
 
-enum class Unary { neg, abs, sign, exp, log, sqrt, sin, cos, tanh, sigmoid, gelu, gelu_tanh,
+enum class Unary { neg, abs, sign, exp, log, sqrt, sin, cos, tanh, sigmoid, gelu, gelu_tanh, round_bf16,
                    logical_not, isfinite };
 void unary(Unary op, const Array& out, const Array& x);  // out dtype: x's, bool for the last two
 

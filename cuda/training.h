@@ -1,5 +1,5 @@
 // Host entry points of the dedicated training kernels (layer_norm.cu, adamw.cu,
-// cross_entropy.cu, attention.cu). Callers
+// cross_entropy.cu, attention.cu, embedding.cu). Callers
 // (bindings.cpp) have validated shapes, dtypes and contiguity; each entry point checks
 // its launches.
 #pragma once
@@ -35,12 +35,18 @@ void cross_entropy_forward(const Array& losses, const Array& lse, const Array& l
 void cross_entropy_backward(const Array& dlogits, const Array& g, const Array& logits, const Array& target,
                             const Array& lse, std::int64_t ignore_index, double label_smoothing);
 
-// Flash attention, float32: q (BH, Tq, D), k and v (BH, Tk, D) with D 64 or 128; out like
-// q, lse (BH, Tq); all contiguous.
+// Flash attention, float32 arrays: q (BH, Tq, D), k and v (BH, Tk, D) with D 64 or 128;
+// out like q, lse (BH, Tq); all contiguous. bf16: q, k, v rounded to bfloat16 and the
+// products on tensor cores (float32 accumulation, output and lse).
 void attention_forward(const Array& out, const Array& lse, const Array& q, const Array& k, const Array& v, bool causal,
-                       double scale);
-// dq like q, dk and dv like k; g and out like q.
+                       double scale, bool bf16);
+// dq like q, dk and dv like k; g and out like q; bf16 as for the forward (g rounded too).
 void attention_backward(const Array& dq, const Array& dk, const Array& dv, const Array& g, const Array& q, const Array& k,
-                        const Array& v, const Array& out, const Array& lse, bool causal, double scale);
+                        const Array& v, const Array& out, const Array& lse, bool causal, double scale, bool bf16);
+
+// out (rows, cols) = the sum of g's rows (n, cols) by index (n,) int64 (negative wraps,
+// out of range is dropped), each row's terms added in position order: deterministic.
+// out and g float32 or float64, all contiguous; n < 2^32, rows < 2^31.
+void embedding_backward(const Array& out, const Array& g, const Array& index);
 
 }  // namespace pyzen::cuda

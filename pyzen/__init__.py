@@ -7,6 +7,7 @@ from . import _C  # noqa: E402  (the native core; fails loudly if the build is b
 from ._C import get_num_threads, set_num_threads  # the CPU kernels' OpenMP thread count, as torch.*
 from ._device import device
 from ._dtype import (
+    bfloat16,
     bool_ as bool,
     dtype,
     float32,
@@ -32,6 +33,7 @@ from .ops import (
 from ._config import show_config
 from .random import Generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
 from . import amp, metrics, optim, tokenizers, utils
+from .amp import autocast
 from .serialization import load, save
 
 float = float32

@@ -105,10 +105,17 @@ def cross_entropy_backward(dlogits: Array, g: Array, logits: Array, target: Arra
                            label_smoothing: float) -> None:
     """d(sum_i g_i loss_i)/d(logits) for cross_entropy_forward, from its saved lse; one kernel."""
 
-def attention_forward(out: Array, lse: Array, q: Array, k: Array, v: Array, causal: bool, scale: float) -> None:
-    """Flash attention, float32: out = softmax(q k^T * scale [causal: key j <= query i]) v for
-    q (BH, Tq, D), k, v (BH, Tk, D), D 64 or 128, all contiguous; lse (BH, Tq) saved for the backward."""
+def embedding_backward(out: Array, g: Array, index: Array) -> None:
+    """out[r] = sum of g[i] over i with index[i] == r (negative indices wrap, out-of-range ones
+    are dropped), added in increasing i: deterministic, no atomics."""
+
+def attention_forward(out: Array, lse: Array, q: Array, k: Array, v: Array, causal: bool, scale: float,
+                      bf16: bool = False) -> None:
+    """Flash attention, float32 arrays: out = softmax(q k^T * scale [causal: key j <= query i]) v for
+    q (BH, Tq, D), k, v (BH, Tk, D), D 64 or 128, all contiguous; lse (BH, Tq) saved for the backward.
+    bf16: q, k, v rounded to bfloat16, products on tensor cores with float32 accumulation (sm_80+)."""
 
 def attention_backward(dq: Array, dk: Array, dv: Array, g: Array, q: Array, k: Array, v: Array, out: Array, lse: Array,
-                       causal: bool, scale: float) -> None:
-    """Gradients of attention_forward from its out and lse (deterministic: no atomics)."""
+                       causal: bool, scale: float, bf16: bool = False) -> None:
+    """Gradients of attention_forward from its out and lse (deterministic: no atomics); bf16 as for
+    the forward, with g rounded too."""

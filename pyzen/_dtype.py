@@ -1,4 +1,5 @@
-"""pyzen dtypes: float32 (default), float64, int64, bool, and PyTorch's promotion rules."""
+"""pyzen dtypes: float32 (default), float64, int64, bool, and PyTorch's promotion rules;
+bfloat16 as a compute dtype for autocast (no tensor holds it)."""
 from __future__ import annotations
 
 import numpy as np
@@ -29,6 +30,32 @@ float32 = dtype("float32", np.float32, 2)
 float64 = dtype("float64", np.float64, 2)
 
 _FROM_NP = {d.np: d for d in (bool_, int64, float32, float64)}
+
+
+class compute_dtype:
+    """A dtype kernels compute in but no tensor holds: `pyzen.bfloat16`, for
+    `pyzen.autocast(..., dtype=pyzen.bfloat16)`. NumPy has no bfloat16, so pyzen tensors
+    stay float32 and the kernels round their inputs."""
+
+    __slots__ = ("name", "itemsize")
+    is_floating_point = True
+
+    def __init__(self, name: str, itemsize: int) -> None:
+        self.name, self.itemsize = name, itemsize
+
+    def __repr__(self) -> str:
+        return f"pyzen.{self.name}"
+
+    def __reduce__(self) -> str:
+        return self.name
+
+    @property
+    def np(self) -> np.dtype:
+        raise TypeError(f"pyzen tensors cannot hold {self!r}: it is a compute dtype, for autocast(dtype={self!r}); "
+                        "tensors stay float32 and the kernels round their inputs")
+
+
+bfloat16 = compute_dtype("bfloat16", 2)
 _DEFAULT_FLOAT = float32
 
 

@@ -1,35 +1,75 @@
-"""`pyzen.amp`: PyTorch's mixed-precision API as a documented pass-through.
+"""`pyzen.amp`: PyTorch's mixed-precision API.
 
-pyzen has no float16/bfloat16 yet, so there is nothing to autocast and no gradient underflow
-to guard against. Training scripts written for PyTorch's AMP run unchanged:
-
-* `autocast(device_type, dtype=None, enabled=True)` is a context manager (and decorator) that
-  changes nothing: ops run in their inputs' dtype.
+* `autocast(device_type, dtype=None, enabled=True)` is a context manager (and decorator).
+  With `dtype=pyzen.bfloat16`, `scaled_dot_product_attention` on float32 tensors of that
+  device type rounds q, k, v (and, in the backward, the output gradient) to bfloat16 and
+  accumulates in float32: on CUDA the tensor-core flash kernels, on the CPU the float32
+  kernel on the rounded inputs. Its output and gradients stay float32 (pyzen tensors cannot
+  hold bfloat16, see `pyzen.bfloat16`). Every other op runs in its inputs' dtype, as does
+  everything under `dtype=None` or `dtype=pyzen.float32`: pyzen has no float16 or bfloat16
+  matmul yet. The state is per thread, like grad mode.
 * `GradScaler(enabled=False)` passes everything through: `scale(loss)` returns loss,
   `step(optimizer)` calls `optimizer.step()`, `unscale_` and `update` do nothing.
-  `GradScaler(enabled=True)` raises NotImplementedError rather than pretend to scale.
+  bfloat16 needs no loss scaling; `GradScaler(enabled=True)` (for float16) raises
+  NotImplementedError rather than pretend to scale.
 """
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any, Callable
 
-__all__ = ["GradScaler", "autocast"]
+from . import _dtype
+
+__all__ = ["GradScaler", "autocast", "get_autocast_dtype", "is_autocast_enabled"]
+
+_state = threading.local()  # .dtypes: {device_type: compute dtype} of the innermost enabled autocast
+
+
+def _dtypes() -> dict:
+    if not hasattr(_state, "dtypes"):
+        _state.dtypes = {}
+    return _state.dtypes
+
+
+def is_autocast_enabled(device_type: str = "cuda") -> bool:
+    """Whether an enabled autocast with a dtype is active for `device_type` in this thread."""
+    return device_type in _dtypes()
+
+
+def get_autocast_dtype(device_type: str = "cuda") -> Any:
+    """The dtype of the active autocast for `device_type` (None outside one)."""
+    return _dtypes().get(device_type)
 
 
 class autocast:
-    """A no-op stand-in for `torch.autocast` (pyzen has no reduced-precision dtypes yet)."""
+    """`torch.autocast`: reduced-precision compute in a region (see the module docstring for
+    what pyzen runs in bfloat16)."""
 
     def __init__(self, device_type: str = "cpu", dtype: Any = None, enabled: bool = True, cache_enabled: bool | None = None) -> None:
         if not isinstance(device_type, str):
             raise TypeError(f"autocast: device_type must be a str such as 'cpu' or 'cuda', got {device_type!r}")
+        if dtype is not None and dtype not in (_dtype.bfloat16, _dtype.float32):
+            raise TypeError(f"autocast: dtype must be pyzen.bfloat16 or pyzen.float32 (pyzen has no float16), got {dtype!r}")
         self.device_type, self.fast_dtype, self.enabled = device_type, dtype, bool(enabled)
+        self._saved: list = []
 
     def __enter__(self) -> "autocast":
+        dtypes = _dtypes()
+        self._saved.append(dtypes.get(self.device_type, None))
+        if self.enabled and self.fast_dtype is not None:
+            dtypes[self.device_type] = self.fast_dtype
+        elif not self.enabled:
+            dtypes.pop(self.device_type, None)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        return None
+        previous = self._saved.pop()
+        dtypes = _dtypes()
+        if previous is None:
+            dtypes.pop(self.device_type, None)
+        else:
+            dtypes[self.device_type] = previous
 
     def __call__(self, func: Callable) -> Callable:
         @functools.wraps(func)
@@ -54,8 +94,8 @@ class GradScaler:
     ) -> None:
         if enabled:
             raise NotImplementedError(
-                "GradScaler(enabled=True): pyzen has no float16 training yet, so there is no loss scaling to do; "
-                "use GradScaler(enabled=False) (a pass-through) or no scaler"
+                "GradScaler(enabled=True): pyzen has no float16 training yet, so there is no loss scaling to do "
+                "(bfloat16 autocast needs none); use GradScaler(enabled=False) (a pass-through) or no scaler"
             )
         self._enabled = False
         self._init_scale, self._growth_factor, self._backoff_factor, self._growth_interval = init_scale, growth_factor, backoff_factor, growth_interval

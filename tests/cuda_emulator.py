@@ -15,6 +15,8 @@ import sys
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from bf16_reference import round_bf16
+
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 _DTYPES = ("float32", "float64", "int64", "bool")
 _live: dict = {}  # buffer id -> bytes, for memory_allocated
@@ -129,6 +131,7 @@ _UNARY = {
     "sin": np.sin, "cos": np.cos, "tanh": np.tanh, "sigmoid": lambda x: 0.5 * (1 + np.tanh(0.5 * x)),
     "gelu": lambda x: 0.5 * x * (1 + _erf(x / math.sqrt(2))),
     "gelu_tanh": lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))),
+    "round_bf16": lambda x: round_bf16(x),
     "logical_not": np.logical_not, "isfinite": np.isfinite,
 }
 
@@ -140,6 +143,8 @@ def unary(op: str, out: Array, x: Array) -> None:
         raise TypeError(f"{op}: out must be {want}")
     if op not in ("negative", "absolute", "sign", "logical_not", "isfinite") and x.dtype not in ("float32", "float64"):
         raise TypeError(f"{op}: x must be float")
+    if op == "round_bf16" and x.dtype != "float32":
+        raise TypeError(f"{op}: x must be float32")
     with np.errstate(all="ignore"):
         out.np[...] = _UNARY[op](x.np)
 
@@ -412,6 +417,24 @@ def cross_entropy_backward(dlogits: Array, g: Array, logits: Array, target: Arra
     dlogits.np[...] = d
 
 
+def embedding_backward(out: Array, g: Array, index: Array) -> None:
+    if out.dtype not in ("float32", "float64"):
+        raise TypeError("embedding_backward: out must be float")
+    if out.ndim != 2 or g.ndim != 2 or index.ndim != 1:
+        raise ValueError(f"embedding_backward: expected out (rows, cols), g (n, cols) and index (n,), got shapes "
+                         f"{out.shape}, {g.shape} and {index.shape}")
+    _dense(out, out.dtype, out.shape, "embedding_backward: out")
+    _dense(g, out.dtype, (index.shape[0], out.shape[1]), "embedding_backward: g")
+    _dense(index, "int64", index.shape, "embedding_backward: index")
+    _writable(out, "embedding_backward")
+    rows = out.shape[0]
+    i = np.where(index.np < 0, index.np + rows, index.np)
+    keep = (i >= 0) & (i < rows)
+    acc = np.zeros(out.shape, out.np.dtype)
+    np.add.at(acc, i[keep], g.np[keep])
+    out.np[...] = acc
+
+
 def _attention_args(op: str, q: Array, k: Array, v: Array) -> None:
     for a in (q, k, v):
         _dense(a, "float32", a.shape, f"{op}: q, k and v")
@@ -433,30 +456,38 @@ def _attention_probs(q, k, causal: bool, scale: float):
         return np.exp(s - lse[..., None]), lse
 
 
-def attention_forward(out: Array, lse: Array, q: Array, k: Array, v: Array, causal: bool, scale: float) -> None:
+def _inputs(bf16: bool, *arrays: Array) -> list:
+    """The arrays' values as the kernels read them: rounded to bfloat16 with bf16."""
+    return [round_bf16(a.np) if bf16 else a.np for a in arrays]
+
+
+def attention_forward(out: Array, lse: Array, q: Array, k: Array, v: Array, causal: bool, scale: float,
+                      bf16: bool = False) -> None:
     _attention_args("attention", q, k, v)
     _dense(out, "float32", q.shape, "attention: out")
     _dense(lse, "float32", q.shape[:2], "attention: lse")
-    p, l = _attention_probs(q.np, k.np, causal, scale)
-    out.np[...] = p @ v.np.astype(np.float64)
+    qn, kn, vn = _inputs(bf16, q, k, v)
+    p, l = _attention_probs(qn, kn, causal, scale)
+    out.np[...] = p @ vn.astype(np.float64)
     lse.np[...] = l
 
 
 def attention_backward(dq: Array, dk: Array, dv: Array, g: Array, q: Array, k: Array, v: Array, out: Array, lse: Array,
-                       causal: bool, scale: float) -> None:
+                       causal: bool, scale: float, bf16: bool = False) -> None:
     _attention_args("attention_backward", q, k, v)
     for a in (dq, g, out):
         _dense(a, "float32", q.shape, "attention_backward: dq, g and out")
     for a in (dk, dv):
         _dense(a, "float32", k.shape, "attention_backward: dk and dv")
     _dense(lse, "float32", q.shape[:2], "attention_backward: lse")
-    p, _ = _attention_probs(q.np, k.np, causal, scale)
+    gn, qn, kn, vn = _inputs(bf16, g, q, k, v)
+    p, _ = _attention_probs(qn, kn, causal, scale)
     p = np.nan_to_num(p)  # a row that sees no key contributes nothing
-    gv, vv = g.np.astype(np.float64), v.np.astype(np.float64)
+    gv, vv = gn.astype(np.float64), vn.astype(np.float64)
     dp = gv @ vv.transpose(0, 2, 1)
     ds = p * (dp - (dp * p).sum(-1, keepdims=True))
-    dq.np[...] = ds @ k.np * scale
-    dk.np[...] = ds.transpose(0, 2, 1) @ q.np * scale
+    dq.np[...] = ds @ kn * scale
+    dk.np[...] = ds.transpose(0, 2, 1) @ qn * scale
     dv.np[...] = p.transpose(0, 2, 1) @ gv
 
 

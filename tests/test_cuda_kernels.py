@@ -482,6 +482,59 @@ def test_flash_attention_backward_is_bitwise_deterministic(rng):
     assert all(np.array_equal(a, b) for r in runs[1:] for a, b in zip(runs[0], r))
 
 
+@pytest.mark.parametrize("n,rows,cols,dtype", [(1, 3, 5, np.float32), (37, 5, 33, np.float64), (700, 1000, 7, np.float32),
+                                               (1024, 2, 300, np.float32)])
+def test_embedding_backward(device, rng, n, rows, cols, dtype):
+    """Rows summed by index with repeats and negative (wrapped) indices, against NumPy float64,
+    and bit for bit against the CPU's sequential np.add.at in the same dtype: the kernel adds
+    each row's terms in position order, with no atomics."""
+    index = rng.integers(-rows, rows, (n,))
+    g = rng.standard_normal((n, cols)).astype(dtype)
+    want = np.zeros((rows, cols))
+    np.add.at(want, index, g.astype(np.float64))
+    sequential = np.zeros((rows, cols), dtype)
+    np.add.at(sequential, index, g)
+    bk = be()
+    got = bk.to_numpy(bk.embedding_backward(cuda(g)._data, cuda(index)._data, rows))
+    assert_np_close(got, want, 1e-5 if dtype == np.float32 else 1e-12, 1e-5, what="embedding backward")
+    np.testing.assert_array_equal(got, sequential)
+
+
+def test_embedding_gradient_on_the_device_equals_the_cpu_bit_for_bit(device, rng):
+    """nn.Embedding with a padding row, indices of shape (4, 9): the device's weight gradient is
+    the CPU's, bit for bit."""
+    idx = rng.integers(0, 11, (4, 9))
+    g = rng.standard_normal((4, 9, 6)).astype(np.float32)
+    grads = []
+    for dev in ("cpu", "cuda"):
+        pyzen.manual_seed(0)
+        emb = pyzen.nn.Embedding(11, 6, padding_idx=3).to(dev)
+        emb(pyzen.tensor(idx, device=dev)).backward(pyzen.tensor(g, device=dev))
+        grads.append(to_np(emb.weight.grad))
+    np.testing.assert_array_equal(grads[1], grads[0])
+    assert not grads[0][3].any()
+
+
+def test_embedding_backward_binding_refuses_bad_arguments(device):
+    from pyzen.backend import cuda_array
+
+    out, g, idx = (cuda(a)._data for a in (np.zeros((4, 3), np.float32), np.ones((5, 3), np.float32), np.zeros(5, np.int64)))
+    for args, match in (((out, g, cuda(np.zeros(5, np.float32))._data), "int64"),
+                        ((out, cuda(np.ones((5, 2), np.float32))._data, idx), "embedding_backward"),
+                        ((cuda(np.zeros((4, 3), np.int64))._data, g, idx), "embedding_backward")):
+        with pytest.raises((TypeError, ValueError), match=match):
+            cuda_array._cuda.embedding_backward(*(a._a for a in args))
+
+
+@gpu_only
+def test_embedding_backward_is_bitwise_deterministic(rng):
+    bk = be()
+    index = cuda(rng.integers(0, 50, (8192,)))._data  # many repeats per row
+    g = cuda(rng.standard_normal((8192, 64)), pyzen.float32)._data
+    runs = [bk.to_numpy(bk.embedding_backward(g, index, 50)) for _ in range(3)]
+    assert all(np.array_equal(runs[0], r) for r in runs[1:])
+
+
 # ---- end to end ----
 def test_small_training_run_on_the_device(device, rng):
     """Least squares by gradient descent on the device: the loss falls to the noise floor
@@ -525,16 +578,17 @@ def test_adam_steps_on_the_device_follow_the_formula(device, rng, cls, amsgrad, 
     assert_np_close(to_np(w), p, 1e-12, 1e-14, what=f"{cls} amsgrad={amsgrad}")
 
 
-def _gpt_losses(device_name: str, dropout: float = 0.0, steps: int = 20) -> list[float]:
+def _gpt_losses(device_name: str, dropout: float = 0.0, steps: int = 20, n_embd: int = 32, bf16: bool = False) -> list[float]:
     from pyzen.examples.gpt.model import GPT, GPTConfig
 
     pyzen.manual_seed(0)  # the weights are drawn on the CPU, then moved: the same on both devices
-    model = GPT(GPTConfig(block_size=16, n_layer=2, n_head=2, n_embd=32, dropout=dropout)).to(device_name)
+    model = GPT(GPTConfig(block_size=16, n_layer=2, n_head=2, n_embd=n_embd, dropout=dropout)).to(device_name)
     opt = pyzen.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.1)
     losses = []
     for _ in range(steps):
         x, y = text_batch()
-        _, loss = model(x.to(device_name), y.to(device_name))
+        with pyzen.autocast(device_name, dtype=pyzen.bfloat16, enabled=bf16):
+            _, loss = model(x.to(device_name), y.to(device_name))
         opt.zero_grad()
         loss.backward()
         pyzen.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -558,6 +612,16 @@ def test_gpt_losses_on_the_device_match_the_cpu(device):
     cpu = _gpt_losses("cpu")
     on_device = _gpt_losses("cuda")
     np.testing.assert_allclose(on_device, cpu, rtol=1e-4)
+
+
+def test_gpt_under_bf16_autocast_matches_the_cpu(device):
+    """Head dim 64: attention takes the bfloat16 tensor-core kernels on the GPU; the CPU runs
+    float32 on the same rounded inputs. The two differ only by the kernels' bfloat16
+    rounding of the probabilities, and both stay within 2% of float32 training."""
+    cpu = _gpt_losses("cpu", steps=10, n_embd=128, bf16=True)
+    on_device = _gpt_losses("cuda", steps=10, n_embd=128, bf16=True)
+    np.testing.assert_allclose(on_device, cpu, rtol=1e-2)
+    np.testing.assert_allclose(cpu, _gpt_losses("cpu", steps=10, n_embd=128), rtol=2e-2)
 
 
 def test_main_job_runs_on_the_device(device, tmp_path, capsys):

@@ -202,6 +202,14 @@ def index_add(out: np.ndarray, index: Any, values: np.ndarray) -> None:
     np.add.at(out, index, values)
 
 
+def embedding_backward(g: np.ndarray, index: np.ndarray, num_rows: int) -> np.ndarray:
+    """The gradient of rows picked by `index` (any shape) from a (num_rows, ...) array: g
+    (index.shape + row shape) summed into each row, in position order."""
+    out = np.zeros((num_rows,) + g.shape[index.ndim:], g.dtype)
+    np.add.at(out, index, g)
+    return out
+
+
 # ---- matmul ----
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a: (..., M, K), b: (..., K, N) with equal batch shapes (already broadcast)."""
@@ -254,21 +262,38 @@ def _attention_operands(*arrays: np.ndarray, mask: np.ndarray | None) -> tuple:
     return (*out, mask)
 
 
-def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None, is_causal: bool, scale: float) -> tuple:
+def round_bf16(x: np.ndarray) -> np.ndarray:
+    """float32 x rounded to the nearest bfloat16 (ties to even), as float32; nan stays nan.
+    Adding 0x7fff plus the kept part's lowest bit, then dropping the low 16 bits, rounds to
+    nearest even (and carries into the exponent, up to inf, where it should)."""
+    u = np.ascontiguousarray(x, np.float32).view(np.uint32)
+    r = ((u + np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1))) & np.uint32(0xFFFF0000)).view(np.float32)
+    return np.where(np.isnan(x), x, r).reshape(np.shape(x))
+
+
+def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None, is_causal: bool, scale: float,
+                      bf16: bool = False) -> tuple:
     """softmax(q k^T * scale + mask) v over (..., T, D) arrays. Returns (out, lse), lse of shape (..., Tq).
 
     Native flash-style kernel (_C.attention_forward): no (Tq x Tk) matrix is built. mask is
     bool (True = attend) or additive, broadcastable to (..., Tq, Tk); is_causal masks key
-    j > query i. Fully masked rows give NaN output and lse = -inf, like PyTorch."""
+    j > query i. Fully masked rows give NaN output and lse = -inf, like PyTorch. bf16: q, k,
+    v (float32) rounded to bfloat16 first (autocast), float32 arithmetic after."""
+    if bf16:
+        q, k, v = round_bf16(q), round_bf16(k), round_bf16(v)
     q, k, v, mask = _attention_operands(q, k, v, mask=mask)
     return _C.attention_forward(q, k, v, mask, bool(is_causal), float(scale))
 
 
-def attention_backward(g: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray, out: np.ndarray, lse: np.ndarray, mask: np.ndarray | None, is_causal: bool, scale: float) -> tuple:
+def attention_backward(g: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray, out: np.ndarray, lse: np.ndarray, mask: np.ndarray | None, is_causal: bool, scale: float,
+                       bf16: bool = False) -> tuple:
     """(dq, dk, dv) for attention_forward, recomputing the probabilities from lse.
 
     Gradients have the broadcast batch shape (the autograd engine sums them back to each
-    input's shape). Fully masked rows contribute nothing (zero gradients, not NaN)."""
+    input's shape). Fully masked rows contribute nothing (zero gradients, not NaN). bf16:
+    g, q, k, v rounded as in the forward (the gradient passes the rounding straight through)."""
+    if bf16:
+        g, q, k, v = round_bf16(g), round_bf16(q), round_bf16(k), round_bf16(v)
     q, k, v, g, out, mask = _attention_operands(q, k, v, g, out, mask=mask)
     lse = np.broadcast_to(lse, q.shape[:-1])
     return _C.attention_backward(g, q, k, v, out, lse, mask, bool(is_causal), float(scale))

@@ -236,8 +236,10 @@ from .cuda_fused import (  # noqa: E402,F401
     attention_forward,
     cross_entropy_backward,
     cross_entropy_forward,
+    embedding_backward,
     layer_norm_backward,
     layer_norm_forward,
+    round_bf16,
 )
 
 

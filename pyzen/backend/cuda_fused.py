@@ -1,7 +1,8 @@
 """The fused training primitives on CUDA, with the CPU kernels' signatures and semantics.
 Layer norm, softmax cross-entropy (forward and backward each), Adam/AdamW (one
-multi-tensor launch) and flash attention (float32, head dims 64 and 128, no mask) are
-dedicated kernels (cuda/*_kernels.cuh). Attention outside the flash kernels' cases is
+multi-tensor launch) and flash attention (float32 arrays, head dims 64 and 128, no mask;
+with bf16, inputs rounded to bfloat16 and products on tensor cores) are dedicated kernels
+(cuda/*_kernels.cuh). Attention outside the flash kernels' cases is
 composed from the generic kernels (matmul, reductions, elementwise): correct, every step
 on the device, but a launch and a pass over memory per step.
 """
@@ -87,15 +88,36 @@ def _heads(x: Any, dtype: np.dtype = np.dtype(np.float32)) -> CudaArray:
     return ca.reshape(x, (math.prod(x.shape[:-2]),) + x.shape[-2:])  # not -1: BH may be 0
 
 
-def attention_forward(q: CudaArray, k: CudaArray, v: CudaArray, mask: Any, is_causal: bool, scale: float) -> tuple:
+def embedding_backward(g: CudaArray, index: Any, num_rows: int) -> CudaArray:
+    """The gradient of rows picked by `index` (any shape) from a (num_rows, ...) array: g
+    summed into each row in position order by a sort, not atomics (deterministic)."""
+    index = ca.asarray(index)
+    rest = g.shape[index.ndim:]
+    n, c = math.prod(index.shape), math.prod(rest)
+    out = ca.empty((num_rows, c), g.dtype)
+    _cuda().embedding_backward(out._a, ca.reshape(ca.contiguous(g), (n, c))._a,
+                               ca.reshape(_dense(index, np.dtype(np.int64)), (n,))._a)
+    return ca.reshape(out, (num_rows,) + rest)
+
+
+def round_bf16(x: CudaArray) -> CudaArray:
+    """float32 x rounded to the nearest bfloat16 (ties to even), as float32."""
+    return ca.unary("round_bf16", x)
+
+
+def attention_forward(q: CudaArray, k: CudaArray, v: CudaArray, mask: Any, is_causal: bool, scale: float,
+                      bf16: bool = False) -> tuple:
     """softmax(q k^T * scale + mask) v. Returns (out, lse), lse of shape (..., Tq); fully
     masked rows give NaN output and lse = -inf, like the CPU kernel. Flash kernels where
-    _flash_ok, else composed from matmul and softmax pieces."""
+    _flash_ok, else composed from matmul and softmax pieces. bf16: q, k, v (float32)
+    rounded to bfloat16 (tensor-core kernels on the flash path)."""
     if _flash_ok(q, k, v, mask):
         q3, k3, v3 = _heads(q), _heads(k), _heads(v)
         out, lse = ca.empty(q3.shape, np.float32), ca.empty(q3.shape[:2], np.float32)
-        _cuda().attention_forward(out._a, lse._a, q3._a, k3._a, v3._a, bool(is_causal), float(scale))
+        _cuda().attention_forward(out._a, lse._a, q3._a, k3._a, v3._a, bool(is_causal), float(scale), bool(bf16))
         return ca.reshape(out, q.shape), ca.reshape(lse, q.shape[:-1])
+    if bf16:
+        q, k, v = round_bf16(q), round_bf16(k), round_bf16(v)
     s = _masked_scores(q, k, mask, is_causal, scale)
     lse = _logsumexp_last(s)
     p = ca.unary("exp", s - ca.expand_dims(lse, -1))
@@ -109,17 +131,20 @@ def _logsumexp_last(s: CudaArray) -> CudaArray:
     return ca.squeeze(ca.unary("log", ca.sum(ca.unary("exp", s - m), -1, True)) + m, -1)
 
 
-def attention_backward(g: Any, q: CudaArray, k: CudaArray, v: CudaArray, out: Any, lse: Any, mask: Any, is_causal: bool, scale: float) -> tuple:
+def attention_backward(g: Any, q: CudaArray, k: CudaArray, v: CudaArray, out: Any, lse: Any, mask: Any, is_causal: bool, scale: float,
+                       bf16: bool = False) -> tuple:
     """(dq, dk, dv) for attention_forward, in the broadcast batch shape; fully masked rows
-    contribute nothing."""
+    contribute nothing. bf16: g, q, k, v rounded as in the forward."""
     if _flash_ok(q, k, v, mask):
         q3, k3, v3 = _heads(q), _heads(k), _heads(v)
         dq, dk, dv = ca.empty(q3.shape, np.float32), ca.empty(k3.shape, np.float32), ca.empty(k3.shape, np.float32)
         lse3 = ca.reshape(_dense(ca.broadcast_to(_as(lse, np.float32), q.shape[:-1]), np.float32), q3.shape[:2])
         g3 = _heads(ca.broadcast_to(_as(g, np.float32), q.shape))
         _cuda().attention_backward(dq._a, dk._a, dv._a, g3._a, q3._a, k3._a, v3._a, _heads(out)._a, lse3._a,
-                                   bool(is_causal), float(scale))
+                                   bool(is_causal), float(scale), bool(bf16))
         return ca.reshape(dq, q.shape), ca.reshape(dk, k.shape), ca.reshape(dv, v.shape)
+    if bf16:
+        g, q, k, v = round_bf16(ca.asarray(g)), round_bf16(q), round_bf16(k), round_bf16(v)
     s = _masked_scores(q, k, mask, is_causal, scale)
     lead = s.shape[:-2]
     lse = ca.broadcast_to(_as(lse, s.dtype), s.shape[:-1])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .. import _dtype
+from .. import _dtype, amp
 from .._tensor import Tensor
 from ..autograd.function import Function
 from ._util import be, check_index
@@ -28,19 +28,36 @@ class LayerNorm(Function):
 
 
 class ScaledDotProductAttention(Function):
+    """bf16: q, k, v (and g) rounded to bfloat16, float32 accumulation (autocast)."""
+
     _raw = True
 
     @staticmethod
-    def forward(ctx, q, k, v, mask, is_causal, scale):
-        out, lse = be(q).attention_forward(q, k, v, mask, is_causal, scale)
+    def forward(ctx, q, k, v, mask, is_causal, scale, bf16):
+        out, lse = be(q).attention_forward(q, k, v, mask, is_causal, scale, bf16)
         ctx.save_for_backward(q, k, v, out, lse)
-        ctx.mask, ctx.is_causal, ctx.scale = mask, is_causal, scale
+        ctx.mask, ctx.is_causal, ctx.scale, ctx.bf16 = mask, is_causal, scale, bf16
         return out
 
     @staticmethod
     def backward(ctx, g):
         q, k, v, out, lse = ctx._saved
-        return be(g).attention_backward(g, q, k, v, out, lse, ctx.mask, ctx.is_causal, ctx.scale)
+        return be(g).attention_backward(g, q, k, v, out, lse, ctx.mask, ctx.is_causal, ctx.scale, ctx.bf16)
+
+
+class RoundBf16(Function):
+    """x (float32) rounded to the nearest bfloat16, kept float32; the gradient passes
+    straight through, as through autocast's cast."""
+
+    _raw = True
+
+    @staticmethod
+    def forward(ctx, x):
+        return be(x).round_bf16(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
 
 
 class CrossEntropy(Function):
@@ -104,7 +121,9 @@ def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = Non
 def scaled_dot_product_attention(
     query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None = None, dropout_p: float = 0.0, is_causal: bool = False, scale: float | None = None
 ) -> Tensor:
-    """softmax(q k^T * scale + mask) v, flash-style: no (T x T) matrix is kept for backward."""
+    """softmax(q k^T * scale + mask) v, flash-style: no (T x T) matrix is kept for backward.
+    Under `pyzen.autocast(device, dtype=pyzen.bfloat16)`, float32 q, k, v are rounded to
+    bfloat16 and the products accumulate in float32 (tensor cores on CUDA)."""
     if query.ndim < 2 or key.ndim != query.ndim or value.ndim != query.ndim:
         raise RuntimeError(f"scaled_dot_product_attention: expected q, k, v with the same number (>= 2) of dims, got shapes {tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}")
     if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
@@ -125,9 +144,12 @@ def scaled_dot_product_attention(
             raise TypeError(f"scaled_dot_product_attention: attn_mask must be bool or floating, got {attn_mask.dtype!r}")
         if mask.dtype.kind == "f" and mask.dtype != query._data.dtype:
             mask = mask.astype(query._data.dtype)
+    bf16 = query.dtype == _dtype.float32 and amp.get_autocast_dtype(query.device.type) is _dtype.bfloat16
     if dropout_p > 0.0:
+        if bf16:
+            query, key, value = (RoundBf16.apply(t) for t in (query, key, value))
         return _attention_with_dropout(query, key, value, mask, is_causal, scale, dropout_p)
-    return ScaledDotProductAttention.apply(query, key, value, mask, bool(is_causal), scale)
+    return ScaledDotProductAttention.apply(query, key, value, mask, bool(is_causal), scale, bf16)
 
 
 def _attention_with_dropout(q: Tensor, k: Tensor, v: Tensor, mask: Any, is_causal: bool, scale: float, p: float) -> Tensor:

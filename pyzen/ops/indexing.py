@@ -120,8 +120,11 @@ class IndexSelect(Function):
     @staticmethod
     def backward(ctx, g):
         bx = be(g)
-        out = bx.zeros(ctx.shape, ctx.dtype)
-        bx.index_add(out, (slice(None),) * ctx.dim + (ctx.index,), g)
+        if ctx.dim == 0:  # embedding: a deterministic sum on every device
+            out = bx.embedding_backward(g, ctx.index, ctx.shape[0])
+        else:
+            out = bx.zeros(ctx.shape, ctx.dtype)
+            bx.index_add(out, (slice(None),) * ctx.dim + (ctx.index,), g)
         if ctx.padding_idx is not None:  # the padding row is never trained
             bx.setitem(out, (slice(None),) * ctx.dim + (ctx.padding_idx,), 0)
         return out, None, None
