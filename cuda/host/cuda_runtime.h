@@ -97,32 +97,35 @@ inline void host_mma_bf16(float (&c)[4], const std::uint32_t (&a)[4], std::uint3
   host_warp->barrier->arrive_and_wait();
 }
 
-// Runs kernel(args...) over the grid, block after block, each block's threads in parallel.
+// Runs kernel(args...) over the grid, block after block, each block's threads in parallel:
+// one std::thread per CUDA thread of a block, reused for every block, with a barrier
+// between blocks (their __shared__ statics are the same memory).
 template <typename Kernel, typename... Args>
 void host_launch(dim3 grid, dim3 block, Kernel kernel, Args... args) {
   gridDim = grid;
   blockDim = block;
   const unsigned n = block.x * block.y * block.z;
-  for (unsigned bz = 0; bz < grid.z; ++bz)
-    for (unsigned by = 0; by < grid.y; ++by)
-      for (unsigned bx = 0; bx < grid.x; ++bx) {
-        std::barrier<> barrier(n);
-        host_block_barrier = &barrier;
-        std::vector<std::unique_ptr<std::barrier<>>> warp_barriers;
-        std::vector<HostWarp> warps((n + 31) / 32);
-        for (unsigned w = 0; w < warps.size(); ++w) {
-          warp_barriers.push_back(std::make_unique<std::barrier<>>(std::ptrdiff_t(n - 32 * w < 32 ? n - 32 * w : 32)));
-          warps[w].barrier = warp_barriers.back().get();
-        }
-        std::vector<std::thread> threads;
-        for (unsigned t = 0; t < n; ++t)
-          threads.emplace_back([&, t] {
-            threadIdx = {t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
+  std::barrier<> barrier(n);
+  host_block_barrier = &barrier;
+  std::vector<std::unique_ptr<std::barrier<>>> warp_barriers;
+  std::vector<HostWarp> warps((n + 31) / 32);
+  for (unsigned w = 0; w < warps.size(); ++w) {
+    warp_barriers.push_back(std::make_unique<std::barrier<>>(std::ptrdiff_t(n - 32 * w < 32 ? n - 32 * w : 32)));
+    warps[w].barrier = warp_barriers.back().get();
+  }
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < n; ++t)
+    threads.emplace_back([&, t] {
+      threadIdx = {t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
+      host_warp = &warps[t / 32];
+      host_lane = t % 32;
+      for (unsigned bz = 0; bz < grid.z; ++bz)
+        for (unsigned by = 0; by < grid.y; ++by)
+          for (unsigned bx = 0; bx < grid.x; ++bx) {
             blockIdx = {bx, by, bz};
-            host_warp = &warps[t / 32];
-            host_lane = t % 32;
             kernel(args...);
-          });
-        for (auto& th : threads) th.join();
-      }
+            barrier.arrive_and_wait();  // the block is done before the next one starts
+          }
+    });
+  for (auto& th : threads) th.join();
 }
