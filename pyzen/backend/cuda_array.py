@@ -33,7 +33,7 @@ class CudaArray:
     def __init__(self, a: Any) -> None:
         self._a = a
         self.shape = tuple(a.shape)
-        self.dtype = np.dtype(a.dtype)
+        self.dtype = _np_dtype(a.dtype)
 
     # ---- attributes ----
     @property
@@ -185,11 +185,31 @@ def _wrap(a: Any) -> CudaArray:
 
 
 def _shape(shape: Any) -> tuple:
-    return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
+    return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(map(int, shape))
+
+
+# dtype conversions by dictionary: np.dtype(...) and dtype.name cost microseconds, and every
+# array of every op goes through them.
+_dtype_names: dict = {}
+_np_dtypes: dict = {}
+
+
+def _dtype_name(dtype: Any) -> str:
+    name = _dtype_names.get(dtype)
+    if name is None:
+        name = _dtype_names[dtype] = np.dtype(dtype).name
+    return name
+
+
+def _np_dtype(name: str) -> np.dtype:
+    d = _np_dtypes.get(name)
+    if d is None:
+        d = _np_dtypes[name] = np.dtype(name)
+    return d
 
 
 def empty(shape: Any, dtype: Any = np.float32) -> CudaArray:
-    return _wrap(_cuda.empty(_shape(shape), np.dtype(dtype).name))
+    return _wrap(_cuda.empty(_shape(shape), _dtype_name(dtype)))
 
 
 def full(shape: Any, fill_value: Any, dtype: Any = None) -> CudaArray:
@@ -250,13 +270,31 @@ def _dtype_of(v: Any) -> np.dtype:
     return np.result_type(v)
 
 
+# The 0-d device arrays that numbers become as operands, by (kernel module, dtype, value):
+# a training step uses the same few constants (2, 0.5, -inf, a scale) every time, and each
+# new one would cost an allocation and a fill launch. Operands are only ever read.
+_scalars: dict = {}
+_MAX_SCALARS = 1024
+
+
+def _scalar(v: Any, dtype: np.dtype) -> CudaArray:
+    key = (id(_cuda), dtype.str, np.asarray(v, dtype).tobytes())
+    a = _scalars.get(key)
+    if a is None:
+        if len(_scalars) >= _MAX_SCALARS:
+            _scalars.clear()
+        a = _scalars[key] = full((), v, dtype)
+    return a
+
+
 def _operand(v: Any, dtype: np.dtype) -> CudaArray:
-    """`v` as a device array of `dtype`: arrays are cast, numbers become 0-d arrays."""
+    """`v` as a device array of `dtype` to read from: arrays are cast, numbers become 0-d
+    arrays (cached)."""
     if isinstance(v, CudaArray):
         return v if v.dtype == dtype else astype(v, dtype)
     if isinstance(v, np.ndarray) and v.ndim:
         return from_numpy(v.astype(dtype, copy=False))
-    return full((), v.item() if isinstance(v, (np.ndarray, np.generic)) else v, dtype)
+    return _scalar(v.item() if isinstance(v, (np.ndarray, np.generic)) else v, dtype)
 
 
 def _result_type(*vals: Any) -> np.dtype:

@@ -11,7 +11,10 @@ from ..autograd.grad_mode import no_grad
 
 
 def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False) -> Tensor:
-    """Scale all gradients together so their joint norm is at most max_norm; returns the norm before clipping."""
+    """Scale all gradients together so their joint norm is at most max_norm; returns the norm
+    before clipping. As in PyTorch, everything stays on the gradients' device: the gradients
+    are always multiplied by min(max_norm / (norm + 1e-6), 1), and the norm is read back to
+    the host (a device sync) only for error_if_nonfinite."""
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     grads = [p.grad._data for p in params if p.grad is not None]
     if not grads:
@@ -19,15 +22,17 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm
     be = backend.of(grads[0])
     norm_type = float(norm_type)
     if math.isinf(norm_type):
-        total = max(float(be.amax(be.absolute(g))) if g.size else 0.0 for g in grads)
+        parts = [be.reshape(be.astype(be.amax(be.absolute(g)), float64.np), (1,)) for g in grads if g.size]
+        total = be.amax(be.concatenate(parts)) if parts else be.zeros((), float64.np)
     else:
-        total = sum(float(be.sum(be.absolute(g) ** norm_type, dtype=float64.np)) for g in grads) ** (1.0 / norm_type)
-    if error_if_nonfinite and not math.isfinite(total):
-        raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is non-finite ({total})")
-    coef = min(max_norm / (total + 1e-6), 1.0)
-    if coef < 1.0:
-        with no_grad():
-            for p in params:
-                if p.grad is not None:
-                    p.grad._data *= p.grad._data.dtype.type(coef)
+        powers = (g * g if norm_type == 2.0 else be.absolute(g) ** norm_type for g in grads)
+        parts = [be.reshape(be.sum(x), (1,)) for x in powers]  # in the grads' dtype, as PyTorch
+        total = be.sum(be.concatenate(parts), dtype=float64.np) ** (1.0 / norm_type)
+    if error_if_nonfinite and not math.isfinite(float(total)):
+        raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is non-finite ({float(total)})")
+    coef = be.minimum(max_norm / (total + 1e-6), 1.0)
+    coefs = {g.dtype: be.astype(coef, g.dtype) for g in grads}
+    with no_grad():
+        for g in grads:
+            g *= coefs[g.dtype]
     return Tensor._make(be.asarray(total, grads[0].dtype))

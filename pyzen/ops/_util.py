@@ -126,7 +126,18 @@ def check_index(index: Any, op: str) -> Any:
     return index
 
 
+def first_out_of_range(index: Any, size: int, ignore: int | None = None) -> int | None:
+    """The first value of an integer index array outside [0, size) (values equal to `ignore`
+    aside), or None: one read back to the host (one device sync on CUDA)."""
+    bad = (index < 0) | (index >= size)
+    if ignore is not None:
+        bad = bad & (index != ignore)
+    if not bool(bad.any()):
+        return None
+    return int(index[bad].reshape(-1)[0])  # the error path
+
+
 def check_bounds(index: Any, size: int, op: str, dim: int) -> None:
-    if index.size and (index.max() >= size or index.min() < 0):
-        bad = index.max() if index.max() >= size else index.min()
-        raise IndexError(f"{op}: index {int(bad)} is out of bounds for dim {dim} with size {size}")
+    bad = first_out_of_range(index, size) if index.size else None
+    if bad is not None:
+        raise IndexError(f"{op}: index {bad} is out of bounds for dim {dim} with size {size}")

@@ -8,7 +8,7 @@ from typing import Any
 from .. import _dtype, amp
 from .._tensor import Tensor
 from ..autograd.function import Function
-from ._util import be, check_index
+from ._util import be, check_index, first_out_of_range
 
 
 class LayerNorm(Function):
@@ -200,9 +200,8 @@ def classes_last(input: Tensor, target: Any, ignore_index: int, op: str) -> tupl
     if t.shape[0] != input.shape[0]:
         raise RuntimeError(f"{op}: expected target with {input.shape[0]} elements, got shape {out_shape}")
     n_classes = input.shape[1]
-    valid = t[t != ignore_index]
-    if valid.size and (valid.min() < 0 or valid.max() >= n_classes):
-        bad = int(valid.min() if valid.min() < 0 else valid.max())
+    bad = first_out_of_range(t, n_classes, ignore_index) if t.size else None
+    if bad is not None:
         raise IndexError(f"{op}: target {bad} is out of bounds for {n_classes} classes")
     return input, t.astype(_dtype.int64.np, copy=False), out_shape
 
@@ -226,5 +225,5 @@ def cross_entropy(
         return losses.reshape(out_shape)
     if reduction == "sum":
         return R.sum(losses)
-    count = int((t != ignore_index).sum())
-    return R.sum(losses) / count if count else R.sum(losses) * float("nan")
+    count = Tensor._make((t != ignore_index).astype(_dtype.int64.np).sum())  # stays on the device: no sync
+    return R.sum(losses) / count  # 0 / 0 = nan when every target is ignored, as in PyTorch
