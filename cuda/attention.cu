@@ -117,9 +117,11 @@ void attention_forward(const Array& out, const Array& lse, const Array& q, const
                        double scale, bool bf16) {
   const Dims s{q.shape[1], k.shape[1], static_cast<float>(scale), causal};
   if (q.shape[0] == 0 || s.tq == 0) return;
-  const bool d64 = q.shape[2] == 64;
-  if (bf16) d64 ? forward_bf16<64>(out, lse, q, k, v, s) : forward_bf16<128>(out, lse, q, k, v, s);
-  else d64 ? forward<64>(out, lse, q, k, v, s) : forward<128>(out, lse, q, k, v, s);
+  switch (q.shape[2]) {
+    case 32: return bf16 ? forward_bf16<32>(out, lse, q, k, v, s) : forward<32>(out, lse, q, k, v, s);
+    case 64: return bf16 ? forward_bf16<64>(out, lse, q, k, v, s) : forward<64>(out, lse, q, k, v, s);
+    default: return bf16 ? forward_bf16<128>(out, lse, q, k, v, s) : forward<128>(out, lse, q, k, v, s);
+  }
 }
 
 void attention_backward(const Array& dq, const Array& dk, const Array& dv, const Array& g, const Array& q, const Array& k,
@@ -131,9 +133,14 @@ void attention_backward(const Array& dq, const Array& dk, const Array& dv, const
     fill(dv, 0.0, 0);
     return;
   }
-  const bool d64 = q.shape[2] == 64;
-  if (bf16) d64 ? backward_bf16<64>(dq, dk, dv, g, q, k, v, out, lse, s) : backward_bf16<128>(dq, dk, dv, g, q, k, v, out, lse, s);
-  else d64 ? backward<64>(dq, dk, dv, g, q, k, v, out, lse, s) : backward<128>(dq, dk, dv, g, q, k, v, out, lse, s);
+  switch (q.shape[2]) {
+    case 32:
+      return bf16 ? backward_bf16<32>(dq, dk, dv, g, q, k, v, out, lse, s) : backward<32>(dq, dk, dv, g, q, k, v, out, lse, s);
+    case 64:
+      return bf16 ? backward_bf16<64>(dq, dk, dv, g, q, k, v, out, lse, s) : backward<64>(dq, dk, dv, g, q, k, v, out, lse, s);
+    default:
+      return bf16 ? backward_bf16<128>(dq, dk, dv, g, q, k, v, out, lse, s) : backward<128>(dq, dk, dv, g, q, k, v, out, lse, s);
+  }
 }
 
 }  // namespace pyzen::cuda

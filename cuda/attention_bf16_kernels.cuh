@@ -1,7 +1,7 @@
 // Flash attention with bfloat16 inputs on tensor cores (sm_80+): q, k, v (and the output
 // gradient) rounded to bfloat16, products on mma.sync.m16n8k16 with float32 accumulators,
 // softmax statistics, output, lse and gradients in float32. Same contract as
-// attention_kernels.cuh (contiguous (BH, T, D), D 64 or 128, causal top-left aligned,
+// attention_kernels.cuh (contiguous (BH, T, D), D 32, 64 or 128, causal top-left aligned,
 // Tk = 0 rows give nan and lse -inf), which also holds the float32 kernels' delta pass.
 // In a header of its own so that cuda/host_check_training.cpp can also run it on the CPU.
 //
@@ -40,9 +40,9 @@ constexpr int kRows = 64;    // query rows (forward, dq) or key rows (dk, dv) pe
 template <int D>
 constexpr int kPad = D + 8;  // shared row length in bfloat16
 template <int D>
-constexpr int kDqKeys = D == 64 ? 64 : 32;  // key tile of the dq kernel
+constexpr int kDqKeys = D <= 64 ? 64 : 32;  // key tile of the dq kernel
 template <int D>
-constexpr int kDkvQueries = D == 64 ? 64 : 16;  // query tile of the dk/dv kernel (keeps it under 48 KiB)
+constexpr int kDkvQueries = D <= 64 ? 64 : 16;  // query tile of the dk/dv kernel (keeps it under 48 KiB)
 
 // y = x rounded to bfloat16 (bits), over n elements.
 __global__ void to_bf16_kernel(std::int64_t n, const float* x, std::uint16_t* y) {

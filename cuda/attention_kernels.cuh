@@ -1,11 +1,11 @@
-// Flash attention, float32, head dims 64 and 128: out = softmax(q k^T * scale [causal]) v
+// Flash attention, float32, head dims 32, 64 and 128: out = softmax(q k^T * scale [causal]) v
 // for q (BH, Tq, D), k and v (BH, Tk, D), all contiguous, without materialising the
 // (Tq, Tk) scores. Causal: query i sees keys j <= i (top-left aligned, as the CPU kernel).
 // In a header of its own so that cuda/host_check_training.cpp can also run it on the CPU.
 //
 // Forward: a 128-thread block owns 32 query rows of one (batch, head); 4 threads per row,
 // each holding a quarter of the row's q and output accumulator in registers. Key/value
-// tiles of 2048 / D rows go through shared memory; each thread writes its partial dot
+// tiles of 2048 / D rows (32 for D = 32) go through shared memory; each thread writes its partial dot
 // products to shared memory and the 4 of a row add them in a fixed order; the online
 // softmax (running max m, sum l) rescales the accumulator per tile. Saves
 // lse = m + log(l) per row for the backward. A row that sees no key (Tk = 0) gives nan
@@ -36,7 +36,7 @@ constexpr int kParts = 4;                   // threads per row
 constexpr int kBlock = kRows * kParts;      // threads per block
 
 template <int D>
-constexpr int kForwardCols = 2048 / D;  // key rows per shared tile (forward)
+constexpr int kForwardCols = D >= 64 ? 2048 / D : 32;  // key rows per shared tile (forward; <= 24 KiB for D 32)
 template <int D>
 constexpr int kBackwardCols = 1024 / D;  // rows per shared tile (backward: two tiles of parts)
 

@@ -335,13 +335,14 @@ void need_float_contiguous(const Array& a, DType dtype, const char* op, const ch
 
 const Array* opt(const std::optional<Array>& a) { return a ? &*a : nullptr; }
 
-// q (BH, Tq, D), k and v (BH, Tk, D): float32, contiguous, D 64 or 128 (the flash kernels' cases).
+// q (BH, Tq, D), k and v (BH, Tk, D): float32, contiguous, D 32, 64 or 128 (the flash kernels' cases).
 void need_attention_qkv(const Array& q, const Array& k, const Array& v, const char* op) {
   for (const Array* a : {&q, &k, &v}) {
     need_float_contiguous(*a, DType::f32, op, "q, k and v");
     if (a->ndim() != 3) fail(op, "q, k and v must be (BH, T, D), got shape " + shape_str(a->shape));
   }
-  if (q.shape[2] != 64 && q.shape[2] != 128) fail(op, "head dim must be 64 or 128, got " + std::to_string(q.shape[2]));
+  if (q.shape[2] != 32 && q.shape[2] != 64 && q.shape[2] != 128)
+    fail(op, "head dim must be 32, 64 or 128, got " + std::to_string(q.shape[2]));
   need_shape(k, {q.shape[0], k.shape[1], q.shape[2]}, op, "k");
   need_shape(v, k.shape, op, "v");
 }
@@ -494,7 +495,7 @@ void bind_training(py::module_& m) {
   }, py::arg("out"), py::arg("lse"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("causal"), py::arg("scale"),
      py::arg("bf16") = false,
      "Flash attention, float32 arrays: out = softmax(q k^T * scale [causal: key j <= query i]) v for q (BH, Tq, D), "
-     "k, v (BH, Tk, D), D 64 or 128, all contiguous; lse (BH, Tq) saved for the backward. bf16: q, k, v rounded "
+     "k, v (BH, Tk, D), D 32, 64 or 128, all contiguous; lse (BH, Tq) saved for the backward. bf16: q, k, v rounded "
      "to bfloat16, products on tensor cores with float32 accumulation (sm_80+).");
 
   m.def("attention_backward", [](const Array& dq, const Array& dk, const Array& dv, const Array& g, const Array& q,

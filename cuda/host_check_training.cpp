@@ -362,6 +362,8 @@ int main() {
   failures += check_attention<128, false>(1, 37, 37, true, rng);
   failures += check_attention<128, false>(1, 20, 9, false, rng);
   failures += check_attention<64, false>(1, 5, 0, false, rng);
+  failures += check_attention<32, false>(2, 70, 70, true, rng);
+  failures += check_attention<32, false>(1, 33, 50, false, rng);
   failures += check_attention<64, true>(2, 45, 45, true, rng);
   failures += check_attention<64, true>(1, 70, 130, false, rng);
   failures += check_attention<64, true>(1, 150, 150, true, rng);
@@ -369,6 +371,8 @@ int main() {
   failures += check_attention<128, true>(1, 20, 9, false, rng);
   failures += check_attention<128, true>(1, 9, 80, true, rng);
   failures += check_attention<64, true>(1, 5, 0, false, rng);
+  failures += check_attention<32, true>(2, 70, 70, true, rng);
+  failures += check_attention<32, true>(1, 33, 90, false, rng);
   failures += check_embedding(1, 3, 5, 0, 3, rng);
   failures += check_embedding(37, 5, 33, -5, 5, rng);
   failures += check_embedding(300, 1000, 7, -2, 1003, rng);

@@ -35,7 +35,7 @@ void cross_entropy_forward(const Array& losses, const Array& lse, const Array& l
 void cross_entropy_backward(const Array& dlogits, const Array& g, const Array& logits, const Array& target,
                             const Array& lse, std::int64_t ignore_index, double label_smoothing);
 
-// Flash attention, float32 arrays: q (BH, Tq, D), k and v (BH, Tk, D) with D 64 or 128;
+// Flash attention, float32 arrays: q (BH, Tq, D), k and v (BH, Tk, D) with D 32, 64 or 128;
 // out like q, lse (BH, Tq); all contiguous. bf16: q, k, v rounded to bfloat16 and the
 // products on tensor cores (float32 accumulation, output and lse).
 void attention_forward(const Array& out, const Array& lse, const Array& q, const Array& k, const Array& v, bool causal,

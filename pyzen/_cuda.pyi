@@ -112,7 +112,7 @@ def embedding_backward(out: Array, g: Array, index: Array) -> None:
 def attention_forward(out: Array, lse: Array, q: Array, k: Array, v: Array, causal: bool, scale: float,
                       bf16: bool = False) -> None:
     """Flash attention, float32 arrays: out = softmax(q k^T * scale [causal: key j <= query i]) v for
-    q (BH, Tq, D), k, v (BH, Tk, D), D 64 or 128, all contiguous; lse (BH, Tq) saved for the backward.
+    q (BH, Tq, D), k, v (BH, Tk, D), D 32, 64 or 128, all contiguous; lse (BH, Tq) saved for the backward.
     bf16: q, k, v rounded to bfloat16, products on tensor cores with float32 accumulation (sm_80+)."""
 
 def attention_backward(dq: Array, dk: Array, dv: Array, g: Array, q: Array, k: Array, v: Array, out: Array, lse: Array,

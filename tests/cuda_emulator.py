@@ -440,8 +440,8 @@ def _attention_args(op: str, q: Array, k: Array, v: Array) -> None:
         _dense(a, "float32", a.shape, f"{op}: q, k and v")
         if a.ndim != 3:
             raise ValueError(f"{op}: q, k and v must be (BH, T, D), got shape {a.shape}")
-    if q.shape[2] not in (64, 128):
-        raise ValueError(f"{op}: head dim must be 64 or 128, got {q.shape[2]}")
+    if q.shape[2] not in (32, 64, 128):
+        raise ValueError(f"{op}: head dim must be 32, 64 or 128, got {q.shape[2]}")
     _same(k, (q.shape[0], k.shape[1], q.shape[2]), f"{op}: k")
     _same(v, k.shape, f"{op}: v")
 

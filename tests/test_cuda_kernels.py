@@ -450,7 +450,8 @@ def test_cross_entropy_kernels(device, rng, smoothing, dtype):
     assert_np_close(bk.to_numpy(dx), d, rtol, rtol, what="dlogits")
 
 
-@pytest.mark.parametrize("d,tq,tk,causal", [(64, 45, 45, True), (64, 33, 70, False), (128, 37, 37, True), (128, 20, 9, False)])
+@pytest.mark.parametrize("d,tq,tk,causal", [(64, 45, 45, True), (64, 33, 70, False), (128, 37, 37, True), (128, 20, 9, False),
+                                            (32, 70, 70, True), (32, 33, 50, False)])
 def test_flash_attention_kernels(device, rng, d, tq, tk, causal):
     """out, lse, dq, dk, dv of the flash path (float32, no mask) against NumPy float64, with
     lengths that end inside a tile and Tq != Tk."""

@@ -1,6 +1,6 @@
 """The fused training primitives on CUDA, with the CPU kernels' signatures and semantics.
 Layer norm, softmax cross-entropy (forward and backward each), Adam/AdamW (one
-multi-tensor launch) and flash attention (float32 arrays, head dims 64 and 128, no mask;
+multi-tensor launch) and flash attention (float32 arrays, head dims 32, 64 and 128, no mask;
 with bf16, inputs rounded to bfloat16 and products on tensor cores) are dedicated kernels
 (cuda/*_kernels.cuh). Attention outside the flash kernels' cases is
 composed from the generic kernels (matmul, reductions, elementwise): correct, every step
@@ -76,9 +76,9 @@ def _masked_scores(q: CudaArray, k: CudaArray, mask: Any, is_causal: bool, scale
 
 
 def _flash_ok(q: CudaArray, k: CudaArray, v: CudaArray, mask: Any) -> bool:
-    """Whether the flash kernels cover this call: no mask, float32, head dim 64 or 128, one
+    """Whether the flash kernels cover this call: no mask, float32, head dim 32, 64 or 128, one
     batch shape (no broadcasting). Other calls take the composed path."""
-    return (mask is None and q.dtype == k.dtype == v.dtype == np.float32 and q.shape[-1] in (64, 128)
+    return (mask is None and q.dtype == k.dtype == v.dtype == np.float32 and q.shape[-1] in (32, 64, 128)
             and q.ndim >= 2 and k.shape == v.shape and q.shape[:-2] == k.shape[:-2] and k.shape[-1] == q.shape[-1])
 
 
