@@ -97,7 +97,7 @@ class GPT(nn.Module):
         b, t = idx.shape
         if t > self.config.block_size:
             raise ValueError(f"GPT: sequence length {t} exceeds block_size {self.config.block_size}")
-        pos = pyzen.arange(0, t, dtype=pyzen.long)
+        pos = pyzen.arange(0, t, dtype=pyzen.long, device=idx.device)
         x = self.transformer["drop"](self.transformer["wte"](idx) + self.transformer["wpe"](pos))
         for block in self.transformer["h"]:
             x = block(x)
