@@ -12,6 +12,10 @@ both libraries are timed by the wall clock around synchronised batches of iterat
 The libraries take turns, round by round; the best round is reported. Each shape is
 validated first: 64 rows of pyzen's result against NumPy float64.
 
+--bf16: pyzen's matmul under pyzen.autocast(dtype=pyzen.bfloat16) (float32 tensors, the
+operands rounded and packed to bfloat16, tensor cores; the packs are in its time) against
+torch.matmul on bfloat16 tensors (needs PyTorch).
+
 The issue's target: pyzen / cuBLAS >= 0.85 at 4096^3 on an H100.
 Skips (exit 0 with a message) without a CUDA device, pyzen's CUDA module, or any cuBLAS.
 """
@@ -25,9 +29,10 @@ import time
 import numpy as np
 
 import pyzen
+from pyzen.backend.cpu import round_bf16
 
 
-def torch_reference():
+def torch_reference(dtype_name: str = "float32"):
     """(name, matmul on pyzen tensors' copies, event timer) from PyTorch, or None."""
     try:
         import torch
@@ -39,7 +44,8 @@ def torch_reference():
     torch.set_float32_matmul_precision("highest")
 
     def prepare(a_host, b_host, layout):
-        ta, tb = torch.from_numpy(a_host).cuda(), torch.from_numpy(b_host).cuda()
+        dtype = getattr(torch, dtype_name)
+        ta, tb = torch.from_numpy(a_host).cuda().to(dtype), torch.from_numpy(b_host).cuda().to(dtype)
         ta, tb = (ta.T if layout == "tn" else ta), (tb.T if layout == "nt" else tb)
         return lambda: ta @ tb
 
@@ -109,12 +115,13 @@ def main() -> int:
     p.add_argument("--layouts", default="nn", help="comma list of nn (A.B), nt (A.B^T), tn (A^T.B)")
     p.add_argument("--iters", type=int, default=20, help="timed iterations per library and round")
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (the best is reported)")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 operands (autocast) against torch bfloat16")
     args = p.parse_args()
 
     if not pyzen.cuda.is_available():
         print(f"skipped: no usable CUDA device ({pyzen.cuda.unavailable_reason()})")
         return 0
-    ref = torch_reference() or cublas_reference()
+    ref = torch_reference("bfloat16") if args.bf16 else torch_reference() or cublas_reference()
     if ref is None:
         print("skipped: neither PyTorch with CUDA nor libcublas is available as the cuBLAS reference")
         return 0
@@ -131,15 +138,19 @@ def main() -> int:
             a, b = (a.T if layout == "tn" else a), (b.T if layout == "nt" else b)
             ref_a = (a_host.T if layout == "tn" else a_host).astype(np.float64)
             ref_b = (b_host.T if layout == "nt" else b_host).astype(np.float64)
+            if args.bf16:  # the reference on the operands rounded to bfloat16 (tested in tests/test_autocast.py)
+                ref_a, ref_b = (round_bf16(x.astype(np.float32)).astype(np.float64) for x in (ref_a, ref_b))
             want = ref_a[:64] @ ref_b
-            got = (a @ b)[:64].numpy()
+            with pyzen.autocast("cuda", dtype=pyzen.bfloat16, enabled=args.bf16):
+                got = (a @ b)[:64].numpy()
             err = np.abs(got - want).max() / np.abs(want).max()
             if not err < 1e-4:
                 print(f"{n}^3 {layout}: pyzen gives a WRONG RESULT (max relative error {err:.2e}); not timed")
                 return 1
 
             def run_pyzen():
-                return a @ b
+                with pyzen.autocast("cuda", dtype=pyzen.bfloat16, enabled=args.bf16):
+                    return a @ b
 
             run_ref = ref_prepare(a_host, b_host, layout)
             best = {"pyzen": float("inf"), "ref": float("inf")}

@@ -51,17 +51,6 @@ __global__ void to_bf16_kernel(std::int64_t n, const float* x, std::uint16_t* y)
     y[i] = bf16_bits(x[i]);
 }
 
-// Two neighbouring bfloat16 as one register (p 4-byte aligned).
-__device__ __forceinline__ std::uint32_t ld_pair(const std::uint16_t* p) {
-#if defined(__CUDA_ARCH__)
-  return *reinterpret_cast<const std::uint32_t*>(p);
-#else
-  std::uint32_t u;
-  std::memcpy(&u, p, 4);
-  return u;
-#endif
-}
-
 // tile[r][:D] = rows r0 + r of a (rows, D) bfloat16 matrix, zeros past its end; 16-byte moves.
 template <int D, int N>
 __device__ __forceinline__ void load_tile(std::uint16_t (*tile)[kPad<D>], const std::uint16_t* src, std::int64_t r0,
@@ -88,17 +77,6 @@ __device__ __forceinline__ void row_fragments(std::uint32_t (&a)[D / 16][4], con
     a[kc][2] = lo < rows ? ld_pair(x + lo * D + c + 8) : 0u;
     a[kc][3] = hi < rows ? ld_pair(x + hi * D + c + 8) : 0u;
   }
-}
-
-// The A fragment of rows (r, r + 8), columns [16 kc, 16 kc + 16) of a shared tile.
-template <int D>
-__device__ __forceinline__ void tile_fragment(std::uint32_t (&a)[4], const std::uint16_t (*tile)[kPad<D>], int r, int kc,
-                                              int t) {
-  const int c = kc * 16 + 2 * t;
-  a[0] = ld_pair(&tile[r][c]);
-  a[1] = ld_pair(&tile[r + 8][c]);
-  a[2] = ld_pair(&tile[r][c + 8]);
-  a[3] = ld_pair(&tile[r + 8][c + 8]);
 }
 
 // acc[nt] += A (16 x D) times rows [8 nt, 8 nt + 8) of `tile` transposed: for scores, with
@@ -280,8 +258,8 @@ __global__ void __launch_bounds__(kBlock)
 #pragma unroll
     for (int kc = 0; kc < D / 16; ++kc) {
       std::uint32_t ka[4], va[4];
-      tile_fragment<D>(ka, ks, warp * 16 + g, kc, t);
-      tile_fragment<D>(va, vs, warp * 16 + g, kc, t);
+      a_fragment(ka, &ks[0][0], kPad<D>, warp * 16 + g, kc * 16, t);
+      a_fragment(va, &vs[0][0], kPad<D>, warp * 16 + g, kc * 16, t);
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) {
         const int c = kc * 16 + 2 * t;

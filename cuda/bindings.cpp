@@ -307,7 +307,7 @@ void bind_kernels(py::module_& m) {
     cu::random_int(out, low, high, seed, offset);
   }, py::arg("out"), py::arg("low"), py::arg("high"), py::arg("seed"), py::arg("offset"), "Integers in [low, high).");
 
-  m.def("matmul", [](const Array& out, const Array& a, const Array& b) {
+  m.def("matmul", [](const Array& out, const Array& a, const Array& b, bool bf16) {
     if (a.ndim() < 2 || b.ndim() != a.ndim()) fail("matmul", "expected a (..., M, K) and b (..., K, N) with equal ranks");
     const int nd = a.ndim();
     if (a.dtype != DType::f32 && a.dtype != DType::f64 && a.dtype != DType::i64)
@@ -323,8 +323,12 @@ void bind_kernels(py::module_& m) {
     need_shape(out, shape, "matmul", "out");
     need_contiguous(out, "matmul", "out");
     need_dtype(out, a.dtype, "matmul", "out");
-    cu::matmul(out, a, b);
-  }, py::arg("out"), py::arg("a"), py::arg("b"), "out (..., M, N), contiguous, = a @ b (any strides, equal batch shapes).");
+    if (bf16 && a.dtype != DType::f32) throw py::type_error(std::string("matmul: bf16 needs float32 operands, got ") + cu::dtype_name(a.dtype));
+    if (bf16 && b.shape[nd - 1] > std::int64_t(65535) * 128) fail("matmul", "bf16: N must be at most 8388480");
+    cu::matmul(out, a, b, bf16);
+  }, py::arg("out"), py::arg("a"), py::arg("b"), py::arg("bf16") = false,
+     "out (..., M, N), contiguous, = a @ b (any strides, equal batch shapes). bf16: float32 operands rounded to "
+     "bfloat16, products on tensor cores with float32 accumulation (sm_80+).");
 }
 
 // Float arrays of one dtype, contiguous, for the training kernels.

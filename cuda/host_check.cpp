@@ -1,4 +1,5 @@
-// Runs the matmul, reduction, softmax, elementwise and indexing kernels and Philox on the CPU (through host/cuda_runtime.h)
+// Runs the matmul (float32, float64, and bfloat16 on emulated tensor cores), reduction,
+// softmax, elementwise and indexing kernels and Philox on the CPU (through host/cuda_runtime.h)
 // against plain loops in double, over shapes and layouts that stress tile edges, strided
 // and broadcast operands, nan and ties: a check of their indexing, edge handling and
 // barriers on machines without a GPU (UBSan reports misaligned float4 accesses; ASan any
@@ -13,6 +14,7 @@
 
 #include "elementwise_kernels.cuh"
 #include "index_kernels.cuh"
+#include "matmul_bf16_kernels.cuh"
 #include "matmul_kernels.cuh"
 #include "philox.cuh"
 #include "reduce_kernels.cuh"
@@ -66,6 +68,43 @@ int check(int batch, int M, int N, int K, bool ta, bool tb, int pad, std::mt1993
   const bool ok = worst < 1e-5 && tail_intact;
   std::printf("%s batch=%d M=%d N=%d K=%d ta=%d tb=%d pad=%d vec=(%d,%d) rel.err=%.2e%s\n", ok ? "ok  " : "FAIL", batch, M,
               N, K, ta, tb, pad, oa.vec, ob.vec, worst, tail_intact ? "" : " (wrote past the output)");
+  return ok ? 0 : 1;
+}
+
+// The bfloat16 path: both packs (strided operands, K padded) then the tensor-core GEMM,
+// against double sums of the operands rounded to bfloat16 (exact products, so only float32
+// accumulation separates them).
+int check_bf16(int batch, int M, int N, int K, bool ta, bool tb, std::mt19937& rng) {
+  using namespace matmul_bf16_kernels;
+  const Host a = make(batch, M, K, ta, 0, rng), b = make(batch, K, N, tb, 0, rng);
+  const std::int64_t kp = (K + kStep - 1) / kStep * kStep;
+  std::vector<std::uint16_t> ap(std::size_t(batch) * M * kp), bp(std::size_t(batch) * N * kp);
+  const std::vector<std::int64_t> bshape{batch}, sa{a.sbatch}, sb{b.sbatch};
+  const std::vector<std::int64_t>* s_a[1] = {&sa};
+  const std::vector<std::int64_t>* s_b[1] = {&sb};
+  host_launch(dim3(3), dim3(64), pack_bf16_kernel, std::int64_t(ap.size()), std::int64_t(M), std::int64_t(K), kp,
+              a.data.data(), a.s0, a.s1, make_indexer<1>(bshape, s_a), ap.data());
+  host_launch(dim3(3), dim3(64), pack_bf16_kernel, std::int64_t(bp.size()), std::int64_t(N), std::int64_t(K), kp,
+              b.data.data(), b.s1, b.s0, make_indexer<1>(bshape, s_b), bp.data());  // b^T: rows are n
+  std::vector<float> c(std::size_t(batch) * M * N + 4, -1.0f);
+  host_launch(dim3((M + kTile - 1) / kTile, (N + kTile - 1) / kTile, batch), dim3(kBlock), matmul_bf16_kernel, M, N,
+              int(kp), ap.data(), bp.data(), c.data(), std::int64_t(batch));
+  auto r = [](float x) { return double(bf16_float(bf16_bits(x))); };
+  double worst = 0;
+  for (int bt = 0; bt < batch; ++bt)
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < N; ++j) {
+        double want = 0, scale = 0;
+        for (int k = 0; k < K; ++k) {
+          want += r(a.at(bt, i, k)) * r(b.at(bt, k, j));
+          scale += std::fabs(r(a.at(bt, i, k)) * r(b.at(bt, k, j)));
+        }
+        worst = std::fmax(worst, std::fabs(c[std::size_t(bt) * M * N + std::size_t(i) * N + j] - want) / (scale + 1e-30));
+      }
+  const bool tail_intact = c[std::size_t(batch) * M * N] == -1.0f;
+  const bool ok = worst < 1e-5 && tail_intact;
+  std::printf("%s bf16 batch=%d M=%d N=%d K=%d ta=%d tb=%d rel.err=%.2e%s\n", ok ? "ok  " : "FAIL", batch, M, N, K, ta, tb,
+              worst, tail_intact ? "" : " (wrote past the output)");
   return ok ? 0 : 1;
 }
 
@@ -318,6 +357,10 @@ int main() {
       for (int tb = 0; tb < 2; ++tb)
         for (const auto& bp : batch_pad) failures += check(bp[0], s[0], s[1], s[2], ta, tb, bp[1], rng);
   for (int ta = 0; ta < 2; ++ta) failures += check_dgemm(33, 17, 40, ta, rng);
+  const int bf16_shapes[][4] = {{1, 1, 1, 1}, {1, 130, 70, 45}, {2, 17, 129, 64}, {1, 128, 128, 96}};
+  for (const auto& s : bf16_shapes)
+    for (int ta = 0; ta < 2; ++ta)
+      for (int tb = 0; tb < 2; ++tb) failures += check_bf16(s[0], s[1], s[2], s[3], ta, tb, rng);
   failures += check_philox();
   failures += check_elementwise_and_indexing();
   failures += check_reductions(rng);

@@ -45,7 +45,8 @@ void random_normal(const Array& out, std::uint64_t seed, std::uint64_t offset);
 void random_int(const Array& out, std::int64_t low, std::int64_t high, std::uint64_t seed,
                 std::uint64_t offset);
 
-// ---- matmul.cu: out (B..., M, N) contiguous = a (B..., M, K) @ b (B..., K, N), any strides ----
-void matmul(const Array& out, const Array& a, const Array& b);
+// ---- matmul.cu: out (B..., M, N) contiguous = a (B..., M, K) @ b (B..., K, N), any strides;
+// bf16 (float32 only): a and b rounded to bfloat16, tensor cores, float32 accumulation ----
+void matmul(const Array& out, const Array& a, const Array& b, bool bf16 = false);
 
 }  // namespace pyzen::cuda

@@ -17,17 +17,51 @@
 //
 // float64 and int64: a plain 16x16 shared-memory tiled kernel, one output per thread.
 // Speed: not yet measured.
+//
+// bf16 (float32 operands, autocast): both rounded to bfloat16 into dense K-contiguous
+// copies, then tensor cores (matmul_bf16_kernels.cuh). Speed: not yet measured.
 #include <type_traits>
 
 #include "common.cuh"
 #include "kernels.h"
+#include "matmul_bf16_kernels.cuh"
 #include "matmul_kernels.cuh"
 
 namespace pyzen::cuda {
 
 using namespace matmul_kernels;
 
-void matmul(const Array& out, const Array& a, const Array& b) {
+namespace {
+
+// out = a @ b through bfloat16 copies of a and of b transposed (the caller has handled the
+// empty cases; batch dims in bshape with per-operand strides sa, sb).
+void matmul_bf16(const Array& out, const Array& a, const Array& b, const std::vector<std::int64_t>& bshape,
+                 const std::vector<std::int64_t>& sa, const std::vector<std::int64_t>& sb, std::int64_t batches) {
+  namespace bk = matmul_bf16_kernels;
+  const int nd = a.ndim();
+  const std::int64_t M = a.shape[nd - 2], K = a.shape[nd - 1], N = b.shape[nd - 1];
+  const std::int64_t kp = (K + bk::kStep - 1) / bk::kStep * bk::kStep;
+  const Array ap = empty({batches, M, kp}, DType::bf16, "matmul"), bp = empty({batches, N, kp}, DType::bf16, "matmul");
+  auto* apd = static_cast<std::uint16_t*>(ap.data());
+  auto* bpd = static_cast<std::uint16_t*>(bp.data());
+  const std::vector<std::int64_t>* s_a[1] = {&sa};
+  const std::vector<std::int64_t>* s_b[1] = {&sb};
+  bk::pack_bf16_kernel<<<grid_for(ap.numel()), kThreads>>>(ap.numel(), M, K, kp, static_cast<const float*>(a.data()),
+                                                           a.strides[nd - 2], a.strides[nd - 1], make_indexer<1>(bshape, s_a), apd);
+  check_launch("matmul", "pack_bf16_kernel");
+  bk::pack_bf16_kernel<<<grid_for(bp.numel()), kThreads>>>(bp.numel(), N, K, kp, static_cast<const float*>(b.data()),
+                                                           b.strides[nd - 1], b.strides[nd - 2], make_indexer<1>(bshape, s_b), bpd);
+  check_launch("matmul", "pack_bf16_kernel");
+  const dim3 grid(static_cast<unsigned>((M + bk::kTile - 1) / bk::kTile), static_cast<unsigned>((N + bk::kTile - 1) / bk::kTile),
+                  static_cast<unsigned>(batches < 65535 ? batches : 65535));
+  bk::matmul_bf16_kernel<<<grid, bk::kBlock>>>(static_cast<int>(M), static_cast<int>(N), static_cast<int>(kp), apd, bpd,
+                                               static_cast<float*>(out.data()), batches);
+  check_launch("matmul", "matmul_bf16_kernel");
+}
+
+}  // namespace
+
+void matmul(const Array& out, const Array& a, const Array& b, bool bf16) {
   const int nd = a.ndim();
   const int M = static_cast<int>(a.shape[nd - 2]), K = static_cast<int>(a.shape[nd - 1]);
   const int N = static_cast<int>(b.shape[nd - 1]);
@@ -44,6 +78,7 @@ void matmul(const Array& out, const Array& a, const Array& b) {
   std::int64_t batches = 1;
   for (std::int64_t d : bshape) batches *= d;
   const unsigned gz = static_cast<unsigned>(batches < 65535 ? batches : 65535);
+  if (bf16) return matmul_bf16(out, a, b, bshape, sa, sb, batches);
   const std::int64_t sam = a.strides[nd - 2], sak = a.strides[nd - 1];
   const std::int64_t sbk = b.strides[nd - 2], sbn = b.strides[nd - 1];
 

@@ -15,6 +15,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "bf16.cuh"
 
@@ -26,6 +27,27 @@ __device__ __forceinline__ std::uint32_t pack_bf16(float lo, float hi) {
 }
 __device__ __forceinline__ std::uint32_t pack_bits(std::uint16_t lo, std::uint16_t hi) {
   return std::uint32_t(lo) | (std::uint32_t(hi) << 16);
+}
+
+// Two neighbouring bfloat16 as one register (p 4-byte aligned).
+__device__ __forceinline__ std::uint32_t ld_pair(const std::uint16_t* p) {
+#if defined(__CUDA_ARCH__)
+  return *reinterpret_cast<const std::uint32_t*>(p);
+#else
+  std::uint32_t u;
+  std::memcpy(&u, p, 4);
+  return u;
+#endif
+}
+
+// The A fragment of rows (r, r + 8) and columns [c, c + 16) of a row-major bfloat16 matrix
+// with rows of `stride` elements (t = lane % 4).
+__device__ __forceinline__ void a_fragment(std::uint32_t (&a)[4], const std::uint16_t* m, int stride, int r, int c, int t) {
+  const std::uint16_t* p = m + r * stride + c + 2 * t;
+  a[0] = ld_pair(p);
+  a[1] = ld_pair(p + 8 * stride);
+  a[2] = ld_pair(p + 8);
+  a[3] = ld_pair(p + 8 * stride + 8);
 }
 
 // c += A B for one 16 x 8 x 16 tile, warp-wide (every lane of the warp must call it).

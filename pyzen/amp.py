@@ -1,13 +1,14 @@
 """`pyzen.amp`: PyTorch's mixed-precision API.
 
 * `autocast(device_type, dtype=None, enabled=True)` is a context manager (and decorator).
-  With `dtype=pyzen.bfloat16`, `scaled_dot_product_attention` on float32 tensors of that
-  device type rounds q, k, v (and, in the backward, the output gradient) to bfloat16 and
-  accumulates in float32: on CUDA the tensor-core flash kernels, on the CPU the float32
-  kernel on the rounded inputs. Its output and gradients stay float32 (pyzen tensors cannot
-  hold bfloat16, see `pyzen.bfloat16`). Every other op runs in its inputs' dtype, as does
-  everything under `dtype=None` or `dtype=pyzen.float32`: pyzen has no float16 or bfloat16
-  matmul yet. The state is per thread, like grad mode.
+  With `dtype=pyzen.bfloat16`, matmul (so `nn.Linear`) and `scaled_dot_product_attention`
+  on float32 tensors of that device type round their operands (and, in the backward, the
+  incoming gradient) to bfloat16 and accumulate in float32: tensor-core kernels on CUDA,
+  the float32 kernels on the rounded operands on the CPU. Outputs and gradients stay
+  float32 (pyzen tensors cannot hold bfloat16, see `pyzen.bfloat16`), as do layer norm,
+  softmax, losses and every other op, which PyTorch's autocast also keeps in float32 or
+  runs in float32 anyway. `dtype=None` or `dtype=pyzen.float32` change nothing. The state
+  is per thread, like grad mode.
 * `GradScaler(enabled=False)` passes everything through: `scale(loss)` returns loss,
   `step(optimizer)` calls `optimizer.step()`, `unscale_` and `update` do nothing.
   bfloat16 needs no loss scaling; `GradScaler(enabled=True)` (for float16) raises

@@ -281,12 +281,15 @@ def random_int(out: Array, low: int, high: int, seed: int, offset: int) -> None:
     out.np[...] = _rng(seed, offset).integers(low, high, out.shape)
 
 
-def matmul(out: Array, a: Array, b: Array) -> None:
+def matmul(out: Array, a: Array, b: Array, bf16: bool = False) -> None:
     if a.ndim != b.ndim or a.shape[:-2] != b.shape[:-2] or a.shape[-1] != b.shape[-2]:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape}")
     _same(out, a.shape[:-1] + b.shape[-1:], "matmul: out")
     _contiguous_arg(out, "matmul: out")
-    out.np[...] = np.matmul(a.np, b.np)
+    if bf16 and a.dtype != "float32":
+        raise TypeError(f"matmul: bf16 needs float32 operands, got {a.dtype}")
+    x, y = _inputs(bf16, a, b)
+    out.np[...] = np.matmul(x.astype(np.float64), y) if bf16 else np.matmul(x, y)
 
 
 def _dense(a: Array, dtype: str, shape, what: str) -> None:

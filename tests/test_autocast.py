@@ -133,11 +133,12 @@ def test_autocast_leaves_float64_and_masked_or_dropout_calls_correct(rng):
     mask = rng.random((9, 11)) > 0.3
     _check_rounded("cpu", q, k, v, g, False, mask, 1e-4, 2e-5)
     pyzen.manual_seed(3)
-    with pyzen.autocast("cpu", dtype=pyzen.bfloat16):
+    with pyzen.autocast("cpu", dtype=pyzen.bfloat16):  # the composed path: its matmuls round q, k, p and v
         dropped, _ = _attention("cpu", q, k, v, g, False, dropout_p=0.5)
     pyzen.manual_seed(3)
     prerounded, _ = _attention("cpu", ref_round(q), ref_round(k), ref_round(v), g, False, dropout_p=0.5)
-    np.testing.assert_array_equal(dropped, prerounded)
+    assert_np_close(dropped, prerounded, 2e-2, 1e-2, what="dropout attention under autocast")
+    assert not np.array_equal(dropped, prerounded)  # p was rounded too
 
 
 # bfloat16 products: p and ds are rounded to bfloat16 before multiplying (FlashAttention-2's
@@ -146,3 +147,50 @@ def test_autocast_leaves_float64_and_masked_or_dropout_calls_correct(rng):
 def test_device_attention_under_autocast(device, rng, d, causal):
     q, k, v, g = _qkvg(rng, (2, 2, 70, d), 90)
     _check_rounded("cuda", q, k, v, g, causal, None, 2e-2, 1.5e-2)
+
+
+# ---- matmul (and so nn.Linear) under autocast ----
+MATMUL_SHAPES = [((5, 7), (7, 3)), ((2, 3, 33, 20), (20, 17)), ((4, 9, 16), (4, 16, 5)), ((130, 45), (45, 70))]
+
+
+def _check_matmul(dev, rng, shape_a, shape_b):
+    """a @ b under autocast, and its gradients (which round their operands too), against
+    float64 products of the rounded operands; bfloat16 products are exact in float32, so
+    only the float32 sum separates them."""
+    a, b = rng.standard_normal(shape_a).astype(np.float32), rng.standard_normal(shape_b).astype(np.float32)
+    g = rng.standard_normal(np.broadcast_shapes(shape_a[:-1] + (1,), shape_b[:-2] + (1, 1))[:-1] + shape_b[-1:]).astype(np.float32)
+    ta, tb = pyzen.tensor(a, device=dev, requires_grad=True), pyzen.tensor(b, device=dev, requires_grad=True)
+    with pyzen.autocast(dev, dtype=pyzen.bfloat16):
+        out = ta @ tb
+    out.backward(pyzen.tensor(g, device=dev))
+    ra, rb, rg = (ref_round(x).astype(np.float64) for x in (a, b, g))
+    assert_np_close(to_np(out), ra @ rb, 1e-4, 1e-5, what="bf16 matmul")
+    ga = rg @ np.swapaxes(rb, -1, -2)
+    gb = np.swapaxes(ra, -1, -2) @ rg
+    gb = gb.reshape((-1,) + shape_b).sum(0) if len(shape_b) < gb.ndim else gb
+    assert_np_close(to_np(ta.grad), ga, 1e-4, 1e-5, what="bf16 matmul da")
+    assert_np_close(to_np(tb.grad), gb, 1e-4, 1e-5, what="bf16 matmul db")
+    assert np.abs(to_np(out) - a.astype(np.float64) @ b).max() > 1e-3  # the rounding really happened
+
+
+@pytest.mark.parametrize("shape_a,shape_b", MATMUL_SHAPES)
+def test_cpu_matmul_under_autocast(rng, shape_a, shape_b):
+    _check_matmul("cpu", rng, shape_a, shape_b)
+
+
+@pytest.mark.parametrize("shape_a,shape_b", MATMUL_SHAPES)
+def test_device_matmul_under_autocast(device, rng, shape_a, shape_b):
+    _check_matmul("cuda", rng, shape_a, shape_b)
+
+
+def test_linear_under_autocast_keeps_float32_outputs_and_float64_exact(rng):
+    lin = pyzen.nn.Linear(12, 5)
+    x = pyzen.tensor(rng.standard_normal((3, 12)).astype(np.float32))
+    with pyzen.autocast("cpu", dtype=pyzen.bfloat16):
+        y = lin(x)
+        y64 = lin.double()(x.double())
+    w, bias = to_np(lin.weight), to_np(lin.bias)
+    assert y.dtype is pyzen.float32
+    want = ref_round(to_np(x)).astype(np.float64) @ ref_round(w.astype(np.float32)).T.astype(np.float64) + bias
+    assert_np_close(to_np(y), want, 1e-4, 1e-5, what="linear under autocast")
+    assert_np_close(to_np(y64), to_np(x).astype(np.float64) @ w.T + bias, 1e-12, 1e-12, what="float64 linear under autocast")

@@ -34,6 +34,7 @@ test_() {
 
 bench() {
   "$py" benchmarks/bench_cuda_matmul.py --sizes 1024,4096 --layouts nn,nt,tn 2>&1 | tee "$OUT/bench_cuda_matmul.txt"
+  "$py" benchmarks/bench_cuda_matmul.py --sizes 1024,4096 --layouts nn,nt --bf16 2>&1 | tee -a "$OUT/bench_cuda_matmul.txt"
   "$py" benchmarks/bench_cuda_training.py 2>&1 | tee "$OUT/bench_cuda_training.txt"
   "$py" benchmarks/bench_cuda_host_overhead.py 2>&1 | tee "$OUT/bench_cuda_host_overhead.txt"
   for mode in "" --bf16; do

@@ -211,8 +211,11 @@ def embedding_backward(g: np.ndarray, index: np.ndarray, num_rows: int) -> np.nd
 
 
 # ---- matmul ----
-def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a: (..., M, K), b: (..., K, N) with equal batch shapes (already broadcast)."""
+def matmul(a: np.ndarray, b: np.ndarray, bf16: bool = False) -> np.ndarray:
+    """a: (..., M, K), b: (..., K, N) with equal batch shapes (already broadcast). bf16:
+    float32 operands rounded to bfloat16 first (autocast), float32 arithmetic after."""
+    if bf16:
+        a, b = round_bf16(a), round_bf16(b)
     if a.dtype.kind != "f":
         return np.matmul(a, b)
     batch = a.shape[:-2]

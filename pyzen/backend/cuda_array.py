@@ -780,13 +780,14 @@ def index_add(out: CudaArray, index: Any, values: Any) -> None:
 
 
 # ---- matmul ----
-def matmul(a: CudaArray, b: CudaArray) -> CudaArray:
-    """a: (..., M, K), b: (..., K, N) with equal batch shapes (already broadcast)."""
+def matmul(a: CudaArray, b: CudaArray, bf16: bool = False) -> CudaArray:
+    """a: (..., M, K), b: (..., K, N) with equal batch shapes (already broadcast). bf16:
+    float32 operands rounded to bfloat16, tensor cores, float32 accumulation (autocast)."""
     if a.dtype != b.dtype:
         dtype = np.result_type(a.dtype, b.dtype)
         a, b = astype(a, dtype, False), astype(b, dtype, False)
     if a.dtype == _BOOL:
         raise TypeError("matmul: bool arrays are not supported on CUDA")
     out = empty(a.shape[:-1] + (b.shape[-1],), a.dtype)
-    _cuda.matmul(out._a, a._a, b._a)
+    _cuda.matmul(out._a, a._a, b._a, bf16)
     return out

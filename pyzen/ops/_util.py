@@ -5,7 +5,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import _dtype, backend
+from .. import _dtype, amp, backend
 from .._tensor import Tensor, _dim
 
 SCALARS = (bool, int, float)
@@ -124,6 +124,12 @@ def check_index(index: Any, op: str) -> Any:
         kind = getattr(index, "dtype", type(index).__name__)
         raise TypeError(f"{op}: index must be an integer (int64) tensor, got {kind}")
     return index
+
+
+def autocast_bf16(t: Tensor) -> bool:
+    """Whether an op on float32 `t` computes in bfloat16: inside pyzen.autocast(dtype=pyzen.bfloat16)
+    for t's device type."""
+    return t.dtype is _dtype.float32 and amp.get_autocast_dtype(t.device.type) is _dtype.bfloat16
 
 
 def first_out_of_range(index: Any, size: int, ignore: int | None = None) -> int | None:

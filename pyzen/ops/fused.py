@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .. import _dtype, amp
+from .. import _dtype
 from .._tensor import Tensor
 from ..autograd.function import Function
-from ._util import be, check_index, first_out_of_range
+from ._util import autocast_bf16, be, check_index, first_out_of_range
 
 
 class LayerNorm(Function):
@@ -43,21 +43,6 @@ class ScaledDotProductAttention(Function):
     def backward(ctx, g):
         q, k, v, out, lse = ctx._saved
         return be(g).attention_backward(g, q, k, v, out, lse, ctx.mask, ctx.is_causal, ctx.scale, ctx.bf16)
-
-
-class RoundBf16(Function):
-    """x (float32) rounded to the nearest bfloat16, kept float32; the gradient passes
-    straight through, as through autocast's cast."""
-
-    _raw = True
-
-    @staticmethod
-    def forward(ctx, x):
-        return be(x).round_bf16(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        return g
 
 
 class CrossEntropy(Function):
@@ -144,10 +129,8 @@ def scaled_dot_product_attention(
             raise TypeError(f"scaled_dot_product_attention: attn_mask must be bool or floating, got {attn_mask.dtype!r}")
         if mask.dtype.kind == "f" and mask.dtype != query._data.dtype:
             mask = mask.astype(query._data.dtype)
-    bf16 = query.dtype == _dtype.float32 and amp.get_autocast_dtype(query.device.type) is _dtype.bfloat16
-    if dropout_p > 0.0:
-        if bf16:
-            query, key, value = (RoundBf16.apply(t) for t in (query, key, value))
+    bf16 = autocast_bf16(query)
+    if dropout_p > 0.0:  # composed of matmuls, which autocast themselves
         return _attention_with_dropout(query, key, value, mask, is_causal, scale, dropout_p)
     return ScaledDotProductAttention.apply(query, key, value, mask, bool(is_causal), scale, bf16)
 

@@ -1,10 +1,12 @@
-"""matmul: 1-D, 2-D and batched with broadcast batch dims, on the backend's native kernel."""
+"""matmul: 1-D, 2-D and batched with broadcast batch dims, on the backend's native kernel.
+Under pyzen.autocast(dtype=pyzen.bfloat16), float32 products round their operands to
+bfloat16 and accumulate in float32 (tensor cores on CUDA), backward products too."""
 from __future__ import annotations
 
 from .. import _dtype
 from .._tensor import Tensor
 from ..autograd.function import Function
-from ._util import be
+from ._util import autocast_bf16, be
 
 
 class Matmul(Function):
@@ -14,17 +16,18 @@ class Matmul(Function):
     _raw = True
 
     @staticmethod
-    def forward(ctx, a, b):
+    def forward(ctx, a, b, bf16):
         ctx.save_for_backward(b if ctx.needs_input_grad[0] else None, a if ctx.needs_input_grad[1] else None)
-        return be(a).matmul(a, b)
+        ctx.bf16 = bf16
+        return be(a).matmul(a, b, bf16)
 
     @staticmethod
     def backward(ctx, g):
         b, a = ctx._saved
         bx = be(g)
-        ga = bx.matmul(g, bx.swapaxes(b, -1, -2)) if b is not None else None
-        gb = bx.matmul(bx.swapaxes(a, -1, -2), g) if a is not None else None
-        return ga, gb
+        ga = bx.matmul(g, bx.swapaxes(b, -1, -2), ctx.bf16) if b is not None else None
+        gb = bx.matmul(bx.swapaxes(a, -1, -2), g, ctx.bf16) if a is not None else None
+        return ga, gb, None
 
 
 class MatmulFolded(Function):
@@ -33,22 +36,22 @@ class MatmulFolded(Function):
     _raw = True
 
     @staticmethod
-    def forward(ctx, a, b):
+    def forward(ctx, a, b, bf16):
         bx = be(a)
         lead = a.shape[:-1]
         a2 = bx.reshape(a, (-1, a.shape[-1]))
         ctx.save_for_backward(b if ctx.needs_input_grad[0] else None, a2 if ctx.needs_input_grad[1] else None)
-        ctx.lead = lead
-        return bx.reshape(bx.matmul(a2, b), lead + (b.shape[-1],))
+        ctx.lead, ctx.bf16 = lead, bf16
+        return bx.reshape(bx.matmul(a2, b, bf16), lead + (b.shape[-1],))
 
     @staticmethod
     def backward(ctx, g):
         b, a2 = ctx._saved
         bx = be(g)
         g2 = bx.reshape(g, (-1, g.shape[-1]))
-        ga = bx.reshape(bx.matmul(g2, bx.swapaxes(b, 0, 1)), ctx.lead + (b.shape[0],)) if b is not None else None
-        gb = bx.matmul(bx.swapaxes(a2, 0, 1), g2) if a2 is not None else None
-        return ga, gb
+        ga = bx.reshape(bx.matmul(g2, bx.swapaxes(b, 0, 1), ctx.bf16), ctx.lead + (b.shape[0],)) if b is not None else None
+        gb = bx.matmul(bx.swapaxes(a2, 0, 1), g2, ctx.bf16) if a2 is not None else None
+        return ga, gb, None
 
 
 def matmul(input: Tensor, other: Tensor) -> Tensor:
@@ -69,8 +72,9 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
         return matmul(a, b.unsqueeze(-1)).squeeze(-1)
     if a.ndim == 1:
         return matmul(a.unsqueeze(0), b).squeeze(-2)
+    bf16 = autocast_bf16(a)
     if b.ndim == 2:
-        return MatmulFolded.apply(a, b) if a.ndim > 2 else Matmul.apply(a, b)
+        return MatmulFolded.apply(a, b, bf16) if a.ndim > 2 else Matmul.apply(a, b, bf16)
     batch_a, batch_b = tuple(a.shape[:-2]), tuple(b.shape[:-2])
     try:
         batch = tuple(be(a._data).broadcast_shapes(batch_a, batch_b))
@@ -82,7 +86,7 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
         a = a.expand(batch + tuple(a.shape[-2:]))
     if batch_b != batch:
         b = b.expand(batch + tuple(b.shape[-2:]))
-    return Matmul.apply(a, b)
+    return Matmul.apply(a, b, bf16)
 
 
 def mm(input: Tensor, mat2: Tensor) -> Tensor:
