@@ -43,6 +43,25 @@ Host make(int batch, int rows, int cols, bool transposed, int pad, std::mt19937&
   return h;
 }
 
+// The largest error of c = a b relative to the sum of |products|, against double sums of
+// the operands as `value` maps them.
+template <typename Value>
+double worst_error(const Host& a, const Host& b, const std::vector<float>& c, int batch, int M, int N, int K, Value value) {
+  double worst = 0;
+  for (int bt = 0; bt < batch; ++bt)
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < N; ++j) {
+        double want = 0, scale = 0;
+        for (int k = 0; k < K; ++k) {
+          const double p = value(a.at(bt, i, k)) * value(b.at(bt, k, j));
+          want += p;
+          scale += std::fabs(p);
+        }
+        worst = std::fmax(worst, std::fabs(c[std::size_t(bt) * M * N + std::size_t(i) * N + j] - want) / (scale + 1e-30));
+      }
+  return worst;
+}
+
 int check(int batch, int M, int N, int K, bool ta, bool tb, int pad, std::mt19937& rng) {
   const Host a = make(batch, M, K, ta, pad, rng), b = make(batch, K, N, tb, pad, rng);
   std::vector<float> c(std::size_t(batch) * M * N + 4, -1.0f);
@@ -53,17 +72,7 @@ int check(int batch, int M, int N, int K, bool ta, bool tb, int pad, std::mt1993
   const Operand ob = make_operand(b.data.data() + b.pad, b.s0, b.s1, sb);
   host_launch(sgemm_grid(M, N, batch), dim3(256), sgemm_kernel, M, N, K, oa, ob, c.data(), sgemm_vec_out(N, c.data()),
               std::int64_t(batch), bix);
-  double worst = 0;
-  for (int bt = 0; bt < batch; ++bt)
-    for (int i = 0; i < M; ++i)
-      for (int j = 0; j < N; ++j) {
-        double want = 0, scale = 0;
-        for (int k = 0; k < K; ++k) {
-          want += double(a.at(bt, i, k)) * b.at(bt, k, j);
-          scale += std::fabs(double(a.at(bt, i, k)) * b.at(bt, k, j));
-        }
-        worst = std::fmax(worst, std::fabs(c[std::size_t(bt) * M * N + std::size_t(i) * N + j] - want) / (scale + 1e-30));
-      }
+  const double worst = worst_error(a, b, c, batch, M, N, K, [](float x) { return double(x); });
   const bool tail_intact = c[std::size_t(batch) * M * N] == -1.0f;
   const bool ok = worst < 1e-5 && tail_intact;
   std::printf("%s batch=%d M=%d N=%d K=%d ta=%d tb=%d pad=%d vec=(%d,%d) rel.err=%.2e%s\n", ok ? "ok  " : "FAIL", batch, M,
@@ -89,18 +98,7 @@ int check_bf16(int batch, int M, int N, int K, bool ta, bool tb, std::mt19937& r
   std::vector<float> c(std::size_t(batch) * M * N + 4, -1.0f);
   host_launch(dim3((M + kTile - 1) / kTile, (N + kTile - 1) / kTile, batch), dim3(kBlock), matmul_bf16_kernel, M, N,
               int(kp), ap.data(), bp.data(), c.data(), std::int64_t(batch));
-  auto r = [](float x) { return double(bf16_float(bf16_bits(x))); };
-  double worst = 0;
-  for (int bt = 0; bt < batch; ++bt)
-    for (int i = 0; i < M; ++i)
-      for (int j = 0; j < N; ++j) {
-        double want = 0, scale = 0;
-        for (int k = 0; k < K; ++k) {
-          want += r(a.at(bt, i, k)) * r(b.at(bt, k, j));
-          scale += std::fabs(r(a.at(bt, i, k)) * r(b.at(bt, k, j)));
-        }
-        worst = std::fmax(worst, std::fabs(c[std::size_t(bt) * M * N + std::size_t(i) * N + j] - want) / (scale + 1e-30));
-      }
+  const double worst = worst_error(a, b, c, batch, M, N, K, [](float x) { return double(bf16_float(bf16_bits(x))); });
   const bool tail_intact = c[std::size_t(batch) * M * N] == -1.0f;
   const bool ok = worst < 1e-5 && tail_intact;
   std::printf("%s bf16 batch=%d M=%d N=%d K=%d ta=%d tb=%d rel.err=%.2e%s\n", ok ? "ok  " : "FAIL", batch, M, N, K, ta, tb,
