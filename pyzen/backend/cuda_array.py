@@ -185,6 +185,8 @@ def _wrap(a: Any) -> CudaArray:
 
 
 def _shape(shape: Any) -> tuple:
+    if type(shape) is tuple:  # the common case, from another array's shape: taken as it is
+        return shape
     return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(map(int, shape))
 
 
@@ -335,7 +337,7 @@ def _inplace(x: CudaArray, result: CudaArray) -> CudaArray:
 
 # ---- views ----
 def _view(x: CudaArray, shape: Sequence[int], strides: Sequence[int], offset: int) -> CudaArray:
-    return _wrap(x._a.view(list(shape), list(strides), int(offset)))
+    return CudaArray(x._a.view(shape, strides, offset))
 
 
 def _contiguous_strides(shape: Sequence[int]) -> list:
