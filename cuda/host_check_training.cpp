@@ -101,7 +101,8 @@ int check_layer_norm(int rows, int c, float offset, int nan_row, bool affine, st
 // steps, against the update in double; float32 state, compared with a float32 tolerance.
 int check_adamw(bool decay, bool decoupled, bool maximize, bool amsgrad, std::mt19937& rng) {
   using namespace adamw_kernels;
-  const std::int64_t sizes[] = {kChunk + 3, 1, 2 * kChunk, 37};
+  std::vector<std::int64_t> sizes = {kChunk + 3, 1, 0, 2 * kChunk, 37};
+  if (amsgrad) sizes.resize(sizes.size() + 2 * kMaxEntries<float>, 3);  // several launches
   const double lr = 1e-2, b1 = 0.9, b2 = 0.99, eps = 1e-8, wd = decay ? 0.1 : 0.0;
   std::normal_distribution<float> dist;
   struct T {
@@ -120,14 +121,12 @@ int check_adamw(bool decay, bool decoupled, bool maximize, bool amsgrad, std::mt
   }
   double worst = 0;
   for (int it = 0; it < 3; ++it) {
-    std::vector<Entry<float>> table;
-    std::int64_t chunks = 0;
+    std::vector<Entry<float>> entries;
     for (auto& t : ts) {
       for (auto& v : t.g) v = dist(rng);
       ++t.step;
-      table.push_back({t.p.data(), t.g.data(), t.m.data(), t.v.data(), amsgrad ? t.vmax.data() : nullptr,
-                       std::int64_t(t.p.size()), chunks, make_coef<float>(lr, b1, b2, eps, wd, t.step)});
-      chunks += (std::int64_t(t.p.size()) + kChunk - 1) / kChunk;
+      entries.push_back({t.p.data(), t.g.data(), t.m.data(), t.v.data(), amsgrad ? t.vmax.data() : nullptr,
+                         std::int64_t(t.p.size()), 0, make_coef<float>(lr, b1, b2, eps, wd, t.step)});
       for (std::size_t i = 0; i < t.p.size(); ++i) {
         double g = maximize ? -double(t.g[i]) : t.g[i];
         if (decay && decoupled) t.rp[i] *= 1 - lr * wd;
@@ -139,8 +138,9 @@ int check_adamw(bool decay, bool decoupled, bool maximize, bool amsgrad, std::mt
         t.rp[i] -= lr / (1 - std::pow(b1, t.step)) * t.rm[i] / denom;
       }
     }
-    host_launch(dim3(3), dim3(kThreads), adamw_kernel<float>, table.data(), int(table.size()), chunks,
-                Flags{decay, decoupled, maximize});
+    for_each_table(entries, [&](const Table<float>& table) {
+      host_launch(dim3(3), dim3(kThreads), adamw_kernel<float>, table, Flags{decay, decoupled, maximize});
+    });
   }
   for (const auto& t : ts)
     for (std::size_t i = 0; i < t.p.size(); ++i)

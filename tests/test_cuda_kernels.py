@@ -615,6 +615,16 @@ def test_gpt_losses_on_the_device_match_the_cpu(device):
     np.testing.assert_allclose(on_device, cpu, rtol=1e-4)
 
 
+@gpu_only
+def test_gpt_training_on_the_gpu_is_bitwise_reproducible():
+    """Every kernel of a training step reduces in a fixed order (no float atomics: the
+    embedding backward sorts), so two runs give the same losses to the bit, with and
+    without bfloat16 autocast."""
+    for bf16 in (False, True):
+        runs = [_gpt_losses("cuda", steps=8, n_embd=128, bf16=bf16) for _ in range(2)]
+        assert runs[0] == runs[1]
+
+
 def test_gpt_under_bf16_autocast_matches_the_cpu(device):
     """Head dim 64: attention takes the bfloat16 tensor-core kernels on the GPU; the CPU runs
     float32 on the same rounded inputs. The two differ only by the kernels' bfloat16
