@@ -22,9 +22,8 @@ void step_all(const std::vector<Array>& params, const std::vector<Array>& grads,
                        max_exp_avg_sqs.empty() ? nullptr : static_cast<T*>(max_exp_avg_sqs[i].data()), params[i].numel(), 0,
                        make_coef<T>(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, steps[i])});
   const Flags flags{h.weight_decay != 0, h.decoupled, h.maximize};
-  for_each_table(entries, [&](const Table<T>& table) {
-    const unsigned blocks = static_cast<unsigned>(table.chunks < 65536 * 16 ? table.chunks : 65536 * 16);
-    adamw_kernel<T><<<blocks, kThreads>>>(table, flags);
+  for_each_table(entries, [&](const Table<Entry<T>>& table) {
+    adamw_kernel<T><<<table_blocks(table.chunks), kThreads>>>(table, flags);
     check_launch("adamw_step", "adamw_kernel");
   });
 }

@@ -4,12 +4,9 @@
 // contract a multiply-add into an FMA where the CPU copy in use does not, or the reverse).
 // In a header of its own so that cuda/host_check_training.cpp can also run it on the CPU.
 //
-// The host builds tables with one entry per non-empty tensor (pointers, size, its per-step
-// constants, the index of its first chunk) and passes each as a kernel parameter (under
-// the portable 4 KiB, so about 40 tensors per launch): no copy to the device, so no wait
-// for the kernels before it. Each tensor is cut into chunks of kChunk elements; block b
-// handles chunks b, b + gridDim.x, ..., finding a chunk's tensor by binary search over the
-// entries' first chunks.
+// A multi-tensor launch (multi_tensor.cuh): one table entry per tensor with its pointers
+// and per-step constants, about 40 tensors per launch; block b handles chunks b,
+// b + gridDim.x, ...
 // Per element: reads p, g, m, v (and vmax), writes p, m, v (and vmax): 28 bytes (36 with
 // amsgrad) of DRAM traffic per float32 element and about 12 FLOPs with a sqrt and a
 // division: bound by memory bandwidth.
@@ -18,13 +15,11 @@
 #pragma once
 
 #include <cmath>
-#include <vector>
 
 #include "common.cuh"
+#include "multi_tensor.cuh"
 
 namespace pyzen::cuda::adamw_kernels {
-
-constexpr std::int64_t kChunk = 4 * kThreads;
 
 // Per-tensor constants, computed in double and rounded to T once, as the CPU kernel does.
 template <typename T>
@@ -47,37 +42,7 @@ struct Entry {
 struct Flags {
   bool decay, decoupled, maximize;
 };
-
-// A launch's tensors: under the portable 4 KiB of kernel parameters.
-template <typename T>
-constexpr int kMaxEntries = 3900 / int(sizeof(Entry<T>));
-
-template <typename T>
-struct Table {
-  Entry<T> e[kMaxEntries<T>];
-  int count;
-  std::int64_t chunks;
-};
-static_assert(sizeof(Table<float>) <= 4096 && sizeof(Table<double>) <= 4096, "kernel parameters over 4 KiB");
-
-// Calls launch(table) for consecutive groups of the non-empty entries, at most
-// kMaxEntries<T> per table, with each entry's first chunk numbered within its table.
-template <typename T, typename Launch>
-void for_each_table(const std::vector<Entry<T>>& entries, Launch launch) {
-  Table<T> t;
-  t.count = 0, t.chunks = 0;
-  for (const Entry<T>& e : entries) {
-    if (e.n == 0) continue;  // an entry must own a chunk for the kernel's search
-    if (t.count == kMaxEntries<T>) {
-      launch(t);
-      t.count = 0, t.chunks = 0;
-    }
-    t.e[t.count] = e;
-    t.e[t.count++].first_chunk = t.chunks;
-    t.chunks += (e.n + kChunk - 1) / kChunk;
-  }
-  if (t.count) launch(t);
-}
+static_assert(sizeof(Table<Entry<float>>) <= 4096 && sizeof(Table<Entry<double>>) <= 4096, "kernel parameters over 4 KiB");
 
 template <typename T>
 Coef<T> make_coef(double lr, double beta1, double beta2, double eps, double weight_decay, double step) {
@@ -111,15 +76,9 @@ __device__ __forceinline__ void update(const Entry<T>& e, Flags f, std::int64_t 
 }
 
 template <typename T>
-__global__ void __launch_bounds__(kThreads) adamw_kernel(const __grid_constant__ Table<T> table, Flags f) {
+__global__ void __launch_bounds__(kThreads) adamw_kernel(const __grid_constant__ Table<Entry<T>> table, Flags f) {
   for (std::int64_t chunk = blockIdx.x; chunk < table.chunks; chunk += gridDim.x) {
-    int lo = 0, hi = table.count - 1;  // the last entry whose first chunk is <= chunk
-    while (lo < hi) {
-      const int mid = (lo + hi + 1) / 2;
-      if (table.e[mid].first_chunk <= chunk) lo = mid;
-      else hi = mid - 1;
-    }
-    const Entry<T>& e = table.e[lo];
+    const Entry<T>& e = table.e[entry_of(table, chunk)];
     const std::int64_t begin = (chunk - e.first_chunk) * kChunk;
     const std::int64_t end = begin + kChunk < e.n ? begin + kChunk : e.n;
     for (std::int64_t i = begin + threadIdx.x; i < end; i += kThreads) update(e, f, i);

@@ -466,6 +466,38 @@ void bind_training(py::module_& m) {
      py::arg("label_smoothing"),
      "d(sum_i g_i loss_i)/d(logits) for cross_entropy_forward, from its saved lse; one kernel.");
 
+  m.def("foreach_sum_squares", [](const Array& out, const std::vector<Array>& xs) {
+    const char* n = "foreach_sum_squares";
+    need_writable(out, n);
+    need_dtype(out, DType::f64, n, "out");
+    need_contiguous(out, n, "out");
+    need_shape(out, {static_cast<std::int64_t>(xs.size())}, n, "out");
+    for (const Array& x : xs) {
+      need_float_contiguous(x, xs[0].dtype, n, "tensors");
+      need_float(x, n, "tensors");
+    }
+    cu::foreach_sum_squares(out, xs);
+  }, py::arg("out"), py::arg("xs"),
+     "out (len(xs),) float64 = each tensor's sum of squares (xs: contiguous, one float dtype); a few launches "
+     "for all of them, deterministic.");
+
+  m.def("foreach_mul_", [](const std::vector<Array>& xs, const Array& scale) {
+    const char* n = "foreach_mul_";
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      const Array& x = xs[i];
+      need_float_contiguous(x, xs[0].dtype, n, "tensors");
+      need_float(x, n, "tensors");
+      need_writable(x, n);
+      for (std::size_t j = 0; j < i; ++j)  // an element in two tensors would be scaled twice
+        if (xs[j].buffer == x.buffer && xs[j].offset < x.offset + x.numel() && x.offset < xs[j].offset + xs[j].numel())
+          fail(n, "tensors " + std::to_string(j) + " and " + std::to_string(i) + " share memory");
+    }
+    if (!xs.empty()) need_dtype(scale, xs[0].dtype, n, "scale");
+    if (scale.numel() != 1) fail(n, "scale must hold one element, got shape " + shape_str(scale.shape));
+    cu::foreach_mul_(xs, scale);
+  }, py::arg("xs"), py::arg("scale"),
+     "Every tensor of xs (contiguous, one float dtype, no shared memory) times the one element of scale, in place.");
+
   m.def("embedding_backward", [](const Array& out, const Array& g, const Array& index) {
     const char* n = "embedding_backward";
     need_writable(out, n);

@@ -22,6 +22,7 @@
 #include "attention_kernels.cuh"
 #include "cross_entropy_kernels.cuh"
 #include "embedding_kernels.cuh"
+#include "foreach_kernels.cuh"
 #include "layer_norm_kernels.cuh"
 
 using namespace pyzen::cuda;
@@ -102,7 +103,7 @@ int check_layer_norm(int rows, int c, float offset, int nan_row, bool affine, st
 int check_adamw(bool decay, bool decoupled, bool maximize, bool amsgrad, std::mt19937& rng) {
   using namespace adamw_kernels;
   std::vector<std::int64_t> sizes = {kChunk + 3, 1, 0, 2 * kChunk, 37};
-  if (amsgrad) sizes.resize(sizes.size() + 2 * kMaxEntries<float>, 3);  // several launches
+  if (amsgrad) sizes.resize(sizes.size() + 2 * kMaxEntries<Entry<float>>, 3);  // several launches
   const double lr = 1e-2, b1 = 0.9, b2 = 0.99, eps = 1e-8, wd = decay ? 0.1 : 0.0;
   std::normal_distribution<float> dist;
   struct T {
@@ -138,7 +139,7 @@ int check_adamw(bool decay, bool decoupled, bool maximize, bool amsgrad, std::mt
         t.rp[i] -= lr / (1 - std::pow(b1, t.step)) * t.rm[i] / denom;
       }
     }
-    for_each_table(entries, [&](const Table<float>& table) {
+    for_each_table(entries, [&](const Table<Entry<float>>& table) {
       host_launch(dim3(3), dim3(kThreads), adamw_kernel<float>, table, Flags{decay, decoupled, maximize});
     });
   }
@@ -346,6 +347,50 @@ int check_embedding(int n, int rows, int cols, int lo, int hi, std::mt19937& rng
   return ok ? 0 : 1;
 }
 
+// foreach_sum_squares and foreach_mul_ over tensors of mixed sizes (empty, a chunk and a
+// tail, one element), more than one table's worth: sums against double loops, products
+// against float ones bit for bit.
+int check_foreach(std::mt19937& rng) {
+  using namespace foreach_kernels;
+  std::vector<std::int64_t> sizes = {kChunk + 5, 0, 1, 3 * kChunk};
+  sizes.resize(sizes.size() + kMaxEntries<SumEntry<float>> + 3, 7);
+  std::normal_distribution<float> dist;
+  std::vector<std::vector<float>> xs;
+  for (std::int64_t n : sizes) {
+    xs.emplace_back(n);
+    for (auto& v : xs.back()) v = dist(rng);
+  }
+  std::vector<double> out(xs.size(), -1.0);
+  std::vector<SumEntry<float>> sums;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    sums.push_back({xs[i].data(), std::int64_t(xs[i].size()), 0, std::int64_t(i)});
+    if (xs[i].empty()) out[i] = 0.0;  // the launch fills out with zeros first
+  }
+  for_each_table(sums, [&](const Table<SumEntry<float>>& table) {
+    std::vector<double> partials(table.chunks);
+    host_launch(dim3(2), dim3(kThreads), sum_squares_kernel<float>, table, partials.data());
+    host_launch(dim3((table.count + 63) / 64), dim3(64), sum_partials_kernel<float>, table, partials.data(), out.data());
+  });
+  double worst = 0;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    double want = 0;
+    for (float v : xs[i]) want += double(v) * v;
+    bump(worst, rel_err(out[i], want, 1e-30));
+  }
+  const float scale = 0.37f;
+  std::vector<std::vector<float>> want(xs);
+  for (auto& x : want)
+    for (auto& v : x) v *= scale;
+  std::vector<MulEntry<float>> muls;
+  for (auto& x : xs) muls.push_back({x.data(), std::int64_t(x.size()), 0});
+  for_each_table(muls, [&](const Table<MulEntry<float>>& table) {
+    host_launch(dim3(2), dim3(kThreads), mul_kernel<float>, table, &scale);
+  });
+  const bool ok = worst < 1e-12 && xs == want;
+  std::printf("%s foreach_sum_squares, foreach_mul_ over %zu tensors rel.err=%.2e\n", ok ? "ok  " : "FAIL", xs.size(), worst);
+  return ok ? 0 : 1;
+}
+
 int main() {
   std::mt19937 rng(0);
   int failures = 0;
@@ -373,6 +418,7 @@ int main() {
   failures += check_attention<64, true>(1, 5, 0, false, rng);
   failures += check_attention<32, true>(2, 70, 70, true, rng);
   failures += check_attention<32, true>(1, 33, 90, false, rng);
+  failures += check_foreach(rng);
   failures += check_embedding(1, 3, 5, 0, 3, rng);
   failures += check_embedding(37, 5, 33, -5, 5, rng);
   failures += check_embedding(300, 1000, 7, -2, 1003, rng);

@@ -1,5 +1,5 @@
 // Host entry points of the dedicated training kernels (layer_norm.cu, adamw.cu,
-// cross_entropy.cu, attention.cu, embedding.cu). Callers
+// cross_entropy.cu, attention.cu, embedding.cu, foreach.cu). Callers
 // (bindings.cpp) have validated shapes, dtypes and contiguity; each entry point checks
 // its launches.
 #pragma once
@@ -43,6 +43,11 @@ void attention_forward(const Array& out, const Array& lse, const Array& q, const
 // dq like q, dk and dv like k; g and out like q; bf16 as for the forward (g rounded too).
 void attention_backward(const Array& dq, const Array& dk, const Array& dv, const Array& g, const Array& q, const Array& k,
                         const Array& v, const Array& out, const Array& lse, bool causal, double scale, bool bf16);
+
+// out (len(xs),) float64 = each tensor's sum of squares; xs of one float dtype, contiguous.
+void foreach_sum_squares(const Array& out, const std::vector<Array>& xs);
+// Every tensor of xs times scale (one element of their dtype), in place; xs contiguous.
+void foreach_mul_(const std::vector<Array>& xs, const Array& scale);
 
 // out (rows, cols) = the sum of g's rows (n, cols) by index (n,) int64 (negative wraps,
 // out of range is dropped), each row's terms added in position order: deterministic.

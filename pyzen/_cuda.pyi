@@ -107,6 +107,14 @@ def cross_entropy_backward(dlogits: Array, g: Array, logits: Array, target: Arra
                            label_smoothing: float) -> None:
     """d(sum_i g_i loss_i)/d(logits) for cross_entropy_forward, from its saved lse; one kernel."""
 
+def foreach_sum_squares(out: Array, xs: list[Array]) -> None:
+    """out (len(xs),) float64 = each tensor's sum of squares (xs: contiguous, one float dtype); a few
+    launches for all of them, deterministic."""
+
+def foreach_mul_(xs: list[Array], scale: Array) -> None:
+    """Every tensor of xs (contiguous, one float dtype, no shared memory) times the one element of
+    scale, in place."""
+
 def embedding_backward(out: Array, g: Array, index: Array) -> None:
     """out[r] = sum of g[i] over i with index[i] == r (negative indices wrap, out-of-range ones
     are dropped), added in increasing i: deterministic, no atomics."""

@@ -420,6 +420,33 @@ def cross_entropy_backward(dlogits: Array, g: Array, logits: Array, target: Arra
     dlogits.np[...] = d
 
 
+def foreach_sum_squares(out: Array, xs: list) -> None:
+    _dense(out, "float64", (len(xs),), "foreach_sum_squares: out")
+    _writable(out, "foreach_sum_squares")
+    for x in xs:
+        if x.dtype not in ("float32", "float64") or x.dtype != xs[0].dtype:
+            raise TypeError("foreach_sum_squares: tensors must share one float dtype")
+        _contiguous_arg(x, "foreach_sum_squares: tensors")
+    out.np[...] = [np.sum(np.square(x.np.astype(np.float64))) for x in xs]
+
+
+def foreach_mul_(xs: list, scale: Array) -> None:
+    for i, x in enumerate(xs):
+        if x.dtype not in ("float32", "float64") or x.dtype != xs[0].dtype:
+            raise TypeError("foreach_mul_: tensors must share one float dtype")
+        _contiguous_arg(x, "foreach_mul_: tensors")
+        _writable(x, "foreach_mul_")
+        for j in range(i):
+            if xs[j].buffer_id == x.buffer_id and xs[j].offset < x.offset + x.size and x.offset < xs[j].offset + xs[j].size:
+                raise ValueError(f"foreach_mul_: tensors {j} and {i} share memory")
+    if xs and scale.dtype != xs[0].dtype:
+        raise TypeError("foreach_mul_: scale must have the tensors' dtype")
+    if scale.size != 1:
+        raise ValueError(f"foreach_mul_: scale must hold one element, got shape {scale.shape}")
+    for x in xs:
+        x.np[...] = x.np * scale.np.reshape(())
+
+
 def embedding_backward(out: Array, g: Array, index: Array) -> None:
     if out.dtype not in ("float32", "float64"):
         raise TypeError("embedding_backward: out must be float")

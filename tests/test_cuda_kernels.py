@@ -527,6 +527,37 @@ def test_embedding_backward_binding_refuses_bad_arguments(device):
             cuda_array._cuda.embedding_backward(*(a._a for a in args))
 
 
+def test_clip_grad_norm_on_the_device(device, rng):
+    """clip_grad_norm_ through the multi-tensor kernels (sums of squares, one scaling
+    launch), over 60 gradients of mixed sizes (more than one launch's table), one empty and
+    one non-contiguous: the norm and the clipped gradients against NumPy float64."""
+    sizes = [(300, 7), (1,), (0,), (1025,), (5, 5)] + [(3,)] * 55
+    grads = [rng.standard_normal(s).astype(np.float32) for s in sizes]
+    params = []
+    for i, g in enumerate(grads):
+        p = pyzen.zeros(g.shape, device="cuda", requires_grad=True)
+        p.grad = cuda(g.T).T if i == 4 else cuda(g)  # one gradient is a transposed view
+        params.append(p)
+    total = float(pyzen.nn.utils.clip_grad_norm_(params, 0.5))
+    want = np.sqrt(sum(np.sum(g.astype(np.float64) ** 2) for g in grads))
+    assert total == pytest.approx(want, rel=1e-7)  # returned in the gradients' dtype
+    for p, g in zip(params, grads):
+        assert_np_close(to_np(p.grad), g * (0.5 / (want + 1e-6)), 1e-6, 1e-7, what="clipped gradient")
+
+
+def test_foreach_bindings_refuse_bad_arguments(device):
+    from pyzen.backend import cuda_array
+
+    k = cuda_array._cuda
+    x = cuda(np.ones(8, np.float32))._data
+    with pytest.raises(ValueError, match="share memory"):
+        k.foreach_mul_([x._a, cuda_array.reshape(x, (2, 4))._a], cuda(np.float32(2.0))._data._a)
+    with pytest.raises(TypeError):
+        k.foreach_mul_([x._a], cuda(np.float64(2.0))._data._a)
+    with pytest.raises(TypeError):
+        k.foreach_sum_squares(cuda(np.zeros(2))._data._a, [x._a, cuda(np.ones(3))._data._a])
+
+
 @gpu_only
 def test_embedding_backward_is_bitwise_deterministic(rng):
     bk = be()

@@ -336,6 +336,17 @@ def adamw_step(
 
 
 # ---- random (pyzen's own generator, so seeds reproduce whatever NumPy's global state is) ----
+def foreach_sum_squares(xs: Sequence[np.ndarray]) -> np.ndarray:
+    """Each array's sum of squares, accumulated in float64 (pairwise: the same on every run)."""
+    return np.array([np.sum(np.square(x), dtype=np.float64) for x in xs], np.float64)
+
+
+def foreach_mul_(xs: Sequence[np.ndarray], scale: Any) -> None:
+    """Every array times `scale` (a 0-d array), in place."""
+    for x in xs:
+        x *= scale
+
+
 def rand(shape: Sequence[int], dtype: np.dtype) -> np.ndarray:
     return default_generator._np.random(shape, dtype=np.float64).astype(dtype, copy=False)
 

@@ -237,6 +237,8 @@ from .cuda_fused import (  # noqa: E402,F401
     cross_entropy_backward,
     cross_entropy_forward,
     embedding_backward,
+    foreach_mul_,
+    foreach_sum_squares,
     layer_norm_backward,
     layer_norm_forward,
     round_bf16,

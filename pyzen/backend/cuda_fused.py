@@ -88,6 +88,24 @@ def _heads(x: Any, dtype: np.dtype = np.dtype(np.float32)) -> CudaArray:
     return ca.reshape(x, (math.prod(x.shape[:-2]),) + x.shape[-2:])  # not -1: BH may be 0
 
 
+def foreach_sum_squares(xs: list) -> CudaArray:
+    """Each array's sum of squares, accumulated in float64, as a (len(xs),) float64 array: a
+    few launches for all of them (one dtype per call; non-contiguous arrays are copied)."""
+    out = ca.empty((len(xs),), np.float64)
+    _cuda().foreach_sum_squares(out._a, [ca.contiguous(x)._a for x in xs])
+    return out
+
+
+def foreach_mul_(xs: list, scale: Any) -> None:
+    """Every array times `scale` (a 0-d array of their dtype), in place: one launch for the
+    contiguous ones."""
+    dense = [x for x in xs if ca.is_contiguous(x)]
+    _cuda().foreach_mul_([x._a for x in dense], ca.asarray(scale)._a)
+    for x in xs:
+        if not ca.is_contiguous(x):
+            x *= scale
+
+
 def embedding_backward(g: CudaArray, index: Any, num_rows: int) -> CudaArray:
     """The gradient of rows picked by `index` (any shape) from a (num_rows, ...) array: g
     summed into each row in position order by a sort, not atomics (deterministic)."""
