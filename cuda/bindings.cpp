@@ -29,6 +29,14 @@ namespace {
 
 [[noreturn]] void fail(const std::string& op, const std::string& msg) { throw std::invalid_argument(op + ": " + msg); }
 
+// The bfloat16 kernels use mma.sync on bfloat16, which needs compute capability 8.0 (Ampere).
+void need_bf16_device(const char* op) {
+  static const std::pair<int, int> cc = cu::compute_capability(0, op);
+  if (cc.first < 8)
+    throw std::runtime_error(std::string(op) + ": bfloat16 (autocast) needs a GPU of compute capability 8.0 or newer, this one is " +
+                             std::to_string(cc.first) + "." + std::to_string(cc.second));
+}
+
 DType parse_dtype(const std::string& name, const char* op) {
   if (name == "float32") return DType::f32;
   if (name == "float64") return DType::f64;
@@ -325,6 +333,7 @@ void bind_kernels(py::module_& m) {
     need_dtype(out, a.dtype, "matmul", "out");
     if (bf16 && a.dtype != DType::f32) throw py::type_error(std::string("matmul: bf16 needs float32 operands, got ") + cu::dtype_name(a.dtype));
     if (bf16 && b.shape[nd - 1] > std::int64_t(65535) * 128) fail("matmul", "bf16: N must be at most 8388480");
+    if (bf16) need_bf16_device("matmul");
     cu::matmul(out, a, b, bf16);
   }, py::arg("out"), py::arg("a"), py::arg("b"), py::arg("bf16") = false,
      "out (..., M, N), contiguous, = a @ b (any strides, equal batch shapes). bf16: float32 operands rounded to "
@@ -527,6 +536,7 @@ void bind_training(py::module_& m) {
     need_shape(out, q.shape, n, "out");
     need_float_contiguous(lse, DType::f32, n, "lse");
     need_shape(lse, {q.shape[0], q.shape[1]}, n, "lse");
+    if (bf16) need_bf16_device(n);
     cu::attention_forward(out, lse, q, k, v, causal, scale, bf16);
   }, py::arg("out"), py::arg("lse"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("causal"), py::arg("scale"),
      py::arg("bf16") = false,
@@ -549,6 +559,7 @@ void bind_training(py::module_& m) {
     }
     need_float_contiguous(lse, DType::f32, n, "lse");
     need_shape(lse, {q.shape[0], q.shape[1]}, n, "lse");
+    if (bf16) need_bf16_device(n);
     cu::attention_backward(dq, dk, dv, g, q, k, v, out, lse, causal, scale, bf16);
   }, py::arg("dq"), py::arg("dk"), py::arg("dv"), py::arg("g"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"),
      py::arg("lse"), py::arg("causal"), py::arg("scale"), py::arg("bf16") = false,
