@@ -315,6 +315,19 @@ void bind_kernels(py::module_& m) {
     cu::random_int(out, low, high, seed, offset);
   }, py::arg("out"), py::arg("low"), py::arg("high"), py::arg("seed"), py::arg("offset"), "Integers in [low, high).");
 
+  m.def("argsort", [](const Array& out, const Array& x) {
+    const char* n = "argsort";
+    if (x.ndim() != 2) fail(n, "expected x (rows, n), got shape " + shape_str(x.shape));
+    need_contiguous(x, n, "x");
+    need_writable(out, n);
+    need_dtype(out, DType::i64, n, "out");
+    need_contiguous(out, n, "out");
+    need_shape(out, x.shape, n, "out");
+    cu::argsort(out, x);
+  }, py::arg("out"), py::arg("x"),
+     "out (rows, n) int64 = the stable ascending order of each row of x (rows, n), contiguous; NaN sorts last, "
+     "-0.0 as 0.0 (NumPy's kind='stable').");
+
   m.def("matmul", [](const Array& out, const Array& a, const Array& b, bool bf16) {
     if (a.ndim() < 2 || b.ndim() != a.ndim()) fail("matmul", "expected a (..., M, K) and b (..., K, N) with equal ranks");
     const int nd = a.ndim();

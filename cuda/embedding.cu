@@ -22,11 +22,10 @@ void embedding_backward(const Array& out, const Array& g, const Array& index) {
   auto* k = static_cast<std::uint64_t*>(keys.data());
   embedding_keys_kernel<<<grid_for(n_pow2), kThreads>>>(n, n_pow2, static_cast<const std::int64_t*>(index.data()), rows, k);
   check_launch(op, "embedding_keys_kernel");
-  for (std::int64_t size = 2; size <= n_pow2; size <<= 1)
-    for (std::int64_t j = size >> 1; j > 0; j >>= 1) {
-      bitonic_step_kernel<<<grid_for(n_pow2), kThreads>>>(n_pow2, k, j, size);
-      check_launch(op, "bitonic_step_kernel");
-    }
+  sort_kernels::for_each_bitonic_step(n_pow2, [&](std::int64_t j, std::int64_t size) {
+    sort_kernels::bitonic_step_kernel<<<grid_for(n_pow2), kThreads>>>(n_pow2, k, j, size);
+    check_launch(op, "bitonic_step_kernel");
+  });
   const dim3 grid(static_cast<unsigned>(rows < (1 << 20) ? rows : (1 << 20)), static_cast<unsigned>((cols + kThreads - 1) / kThreads));
   PYZEN_DISPATCH_FLOAT(out.dtype, op, {
     embedding_sum_kernel<scalar_t><<<grid, kThreads>>>(rows, cols, n, k, static_cast<const scalar_t*>(g.data()),

@@ -4,8 +4,8 @@
 // cuda/host_check_training.cpp can also run it on the CPU.
 //
 // Each position becomes the key (row << 32 | position), unique, so any correct sort orders
-// them alike: a bitonic sort over the keys padded to a power of two (log2(n) (log2(n) + 1)
-// / 2 compare-exchange launches; n = 16384 takes 105). Then one block per output row finds
+// them alike: the bitonic sort of sort_kernels.cuh over the keys padded to a power of two
+// (n = 16384 takes 105 launches). Then one block per output row finds
 // its run of keys by binary search and its threads, one per column, sum the run in order.
 // Cost: the sort reads and writes 16 n bytes per launch; the sum reads g once. A row with
 // many positions (a padding token) is summed by one thread per column, sequentially.
@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "common.cuh"
+#include "sort_kernels.cuh"
 
 namespace pyzen::cuda::embedding_kernels {
 
@@ -35,17 +36,6 @@ __global__ void embedding_keys_kernel(std::int64_t n, std::int64_t n_pow2, const
     if (r < 0) r += rows;
     if (r < 0 || r >= rows) r = rows;
     keys[i] = (std::uint64_t(r) << 32) | std::uint64_t(i);
-  }
-}
-
-// One compare-exchange stage (k, j) of the bitonic sort of n (a power of two) keys.
-__global__ void bitonic_step_kernel(std::int64_t n, std::uint64_t* keys, std::int64_t j, std::int64_t k) {
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t l = i ^ j;
-    if (l <= i) continue;
-    const std::uint64_t a = keys[i], b = keys[l];
-    if ((a > b) == ((i & k) == 0)) keys[i] = b, keys[l] = a;
   }
 }
 

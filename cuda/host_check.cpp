@@ -7,8 +7,11 @@
 //   g++ -std=c++20 -O1 -g -pthread -fsanitize=undefined,address -fno-sanitize-recover=all
 //       -Wall -Wno-unknown-pragmas -Icuda/host -Icuda cuda/host_check.cpp -o /tmp/host_check
 //   /tmp/host_check
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <memory>
+#include <numeric>
 #include <random>
 #include <vector>
 
@@ -18,6 +21,7 @@
 #include "matmul_kernels.cuh"
 #include "philox.cuh"
 #include "reduce_kernels.cuh"
+#include "sort_kernels.cuh"
 
 using namespace pyzen::cuda;
 using namespace pyzen::cuda::matmul_kernels;
@@ -103,6 +107,43 @@ int check_bf16(int batch, int M, int N, int K, bool ta, bool tb, std::mt19937& r
   const bool ok = worst < 1e-5 && tail_intact;
   std::printf("%s bf16 batch=%d M=%d N=%d K=%d ta=%d tb=%d rel.err=%.2e%s\n", ok ? "ok  " : "FAIL", batch, M, N, K, ta, tb,
               worst, tail_intact ? "" : " (wrote past the output)");
+  return ok ? 0 : 1;
+}
+
+// argsort of rows x n values through the keys, the bitonic sort and the write-out, against
+// std::stable_sort with NumPy's order (NaN last and all alike, -0.0 equal to 0.0).
+template <typename T>
+int check_argsort(int rows, int n, const std::vector<T>& pool, std::mt19937& rng) {
+  using namespace sort_kernels;
+  std::uniform_int_distribution<std::size_t> pick(0, pool.size() - 1);
+  const std::int64_t total = std::int64_t(rows) * n;
+  std::unique_ptr<T[]> x(new T[total]);  // not a vector: vector<bool> has no data()
+  for (std::int64_t i = 0; i < total; ++i) x[i] = pool[pick(rng)];
+  std::int64_t n_pow2 = 1;
+  while (n_pow2 < total) n_pow2 <<= 1;
+  std::vector<ArgKey> keys(n_pow2);
+  std::vector<std::int64_t> out(total + 1, -7);
+  host_launch(dim3(2), dim3(64), argsort_keys_kernel<T>, total, n_pow2, std::int64_t(n), x.get(), keys.data());
+  for_each_bitonic_step(n_pow2, [&](std::int64_t j, std::int64_t size) {
+    host_launch(dim3(2), dim3(64), bitonic_step_kernel<ArgKey>, n_pow2, keys.data(), j, size);
+  });
+  host_launch(dim3(2), dim3(64), argsort_out_kernel<ArgKey>, total, keys.data(), out.data());
+  auto before = [](T a, T b) {  // NumPy's order
+    if constexpr (std::is_floating_point_v<T>) {
+      if (std::isnan(a)) return false;
+      if (std::isnan(b)) return true;
+    }
+    return a < b;
+  };
+  bool ok = out.back() == -7;
+  for (int r = 0; r < rows; ++r) {
+    std::vector<std::int64_t> want(n);
+    std::iota(want.begin(), want.end(), 0);
+    const T* row = &x[std::size_t(r) * n];
+    std::stable_sort(want.begin(), want.end(), [&](std::int64_t a, std::int64_t b) { return before(row[a], row[b]); });
+    ok = ok && std::equal(want.begin(), want.end(), out.begin() + std::size_t(r) * n);
+  }
+  std::printf("%s argsort %s rows=%d n=%d\n", ok ? "ok  " : "FAIL", sizeof(T) == 8 ? "64-bit" : sizeof(T) == 4 ? "float32" : "bool", rows, n);
   return ok ? 0 : 1;
 }
 
@@ -359,6 +400,12 @@ int main() {
   for (const auto& s : bf16_shapes)
     for (int ta = 0; ta < 2; ++ta)
       for (int tb = 0; tb < 2; ++tb) failures += check_bf16(s[0], s[1], s[2], s[3], ta, tb, rng);
+  const std::vector<float> fpool = {1.5f, -2.0f, 0.0f, -0.0f, NAN, -NAN, INFINITY, -INFINITY, 3.0f, 1e-40f, -1e-40f, 7.0f};
+  const std::vector<double> dpool = {1.5, -2.0, 0.0, -0.0, NAN, INFINITY, -INFINITY, 3.0, 1e-310, -7.25};
+  const std::vector<std::int64_t> ipool = {0, -1, 1, INT64_MIN, INT64_MAX, 5, -5};
+  failures += check_argsort<float>(3, 37, fpool, rng) + check_argsort<float>(1, 1, fpool, rng) + check_argsort<float>(2, 64, fpool, rng);
+  failures += check_argsort<double>(4, 20, dpool, rng) + check_argsort<std::int64_t>(3, 33, ipool, rng);
+  failures += check_argsort<bool>(2, 17, {true, false}, rng);
   failures += check_philox();
   failures += check_elementwise_and_indexing();
   failures += check_reductions(rng);

@@ -332,8 +332,9 @@ int check_embedding(int n, int rows, int cols, int lo, int hi, std::mt19937& rng
   while (n_pow2 < n) n_pow2 <<= 1;
   std::vector<std::uint64_t> keys(n_pow2);
   host_launch(dim3(3), dim3(64), embedding_keys_kernel, std::int64_t(n), n_pow2, index.data(), std::int64_t(rows), keys.data());
-  for (std::int64_t size = 2; size <= n_pow2; size <<= 1)
-    for (std::int64_t j = size >> 1; j > 0; j >>= 1) host_launch(dim3(2), dim3(64), bitonic_step_kernel, n_pow2, keys.data(), j, size);
+  sort_kernels::for_each_bitonic_step(n_pow2, [&](std::int64_t j, std::int64_t size) {
+    host_launch(dim3(2), dim3(64), sort_kernels::bitonic_step_kernel<std::uint64_t>, n_pow2, keys.data(), j, size);
+  });
   host_launch(dim3(2, unsigned((cols + 31) / 32)), dim3(32), embedding_sum_kernel<float>, std::int64_t(rows), std::int64_t(cols),
               std::int64_t(n), keys.data(), g.data(), out.data());
   for (int i = 0; i < n; ++i) {

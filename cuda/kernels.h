@@ -45,6 +45,10 @@ void random_normal(const Array& out, std::uint64_t seed, std::uint64_t offset);
 void random_int(const Array& out, std::int64_t low, std::int64_t high, std::uint64_t seed,
                 std::uint64_t offset);
 
+// ---- sort.cu: out (rows, n) int64 = each row's stable ascending order (NaN last), x (rows, n)
+// contiguous, any dtype ----
+void argsort(const Array& out, const Array& x);
+
 // ---- matmul.cu: out (B..., M, N) contiguous = a (B..., M, K) @ b (B..., K, N), any strides;
 // bf16 (float32 only): a and b rounded to bfloat16, tensor cores, float32 accumulation ----
 void matmul(const Array& out, const Array& a, const Array& b, bool bf16 = false);

@@ -78,6 +78,10 @@ def scatter(out: Array, index: Array, values: Array, axis: int, accumulate: bool
 def random_uniform(out: Array, seed: int, offset: int) -> None: ...
 def random_normal(out: Array, seed: int, offset: int) -> None: ...
 def random_int(out: Array, low: int, high: int, seed: int, offset: int) -> None: ...
+def argsort(out: Array, x: Array) -> None:
+    """out (rows, n) int64 = the stable ascending order of each row of x (rows, n), contiguous; NaN
+    sorts last, -0.0 as 0.0 (NumPy's kind='stable')."""
+
 def matmul(out: Array, a: Array, b: Array, bf16: bool = False) -> None:
     """out (..., M, N), contiguous, = a @ b (any strides, equal batch shapes). bf16: float32
     operands rounded to bfloat16, products on tensor cores with float32 accumulation (sm_80+)."""

@@ -224,9 +224,12 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False) -> T
     n = w.shape[-1]
     if not replacement and num_samples > n:
         raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement from {n} categories")
-    rows = w.reshape(-1, n)
-    out = backend.cpu.multinomial(rows, int(num_samples), bool(replacement))
-    return Tensor._make(out.reshape(w.shape[:-1] + (num_samples,)))
+    if not replacement and num_samples > (w.reshape(-1, n) > 0).sum(axis=-1).min(initial=n):
+        raise ValueError(f"multinomial: a row has fewer than {num_samples} categories of positive weight to draw without replacement")
+    data = input._data
+    bx = backend.of(data)
+    out = bx.multinomial(bx.reshape(data, (-1, n)), int(num_samples), bool(replacement))
+    return Tensor._make(bx.reshape(out, w.shape[:-1] + (num_samples,)))
 
 
 zeros_like = _like(zeros, "zeros_like")

@@ -281,6 +281,15 @@ def random_int(out: Array, low: int, high: int, seed: int, offset: int) -> None:
     out.np[...] = _rng(seed, offset).integers(low, high, out.shape)
 
 
+def argsort(out: Array, x: Array) -> None:
+    if x.ndim != 2:
+        raise ValueError(f"argsort: expected x (rows, n), got shape {x.shape}")
+    _contiguous_arg(x, "argsort: x")
+    _dense(out, "int64", x.shape, "argsort: out")
+    _writable(out, "argsort")
+    out.np[...] = np.argsort(x.np, axis=-1, kind="stable")
+
+
 def matmul(out: Array, a: Array, b: Array, bf16: bool = False) -> None:
     if a.ndim != b.ndim or a.shape[:-2] != b.shape[:-2] or a.shape[-1] != b.shape[-2]:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape}")

@@ -567,6 +567,54 @@ def test_embedding_backward_is_bitwise_deterministic(rng):
     assert all(np.array_equal(runs[0], r) for r in runs[1:])
 
 
+# ---- sorting and sampling ----
+def test_argsort_is_numpys_stable_argsort(device, rng):
+    """Ties keep their order, NaN sorts last, -0.0 ties with 0.0, along any axis and dtype."""
+    from pyzen.backend import cuda as bk
+
+    pool = np.array([1.5, -2.0, 0.0, -0.0, np.nan, np.inf, -np.inf, 3.0, 1e-40], np.float32)
+    cases = [rng.choice(pool, (3, 37)), rng.choice(pool, (2, 5, 4)).astype(np.float64),
+             rng.integers(-3, 3, (4, 9)), rng.random((5, 6)) > 0.5, np.zeros((0, 3), np.float32)]
+    for x in cases:
+        for axis in range(x.ndim):
+            got = bk.to_numpy(bk.argsort(cuda(x)._data, axis=axis))
+            np.testing.assert_array_equal(got, np.argsort(x, axis=axis, kind="stable"), err_msg=f"{x.dtype} axis {axis}")
+
+
+def test_topk_on_the_device_matches_the_cpu(device, rng):
+    x = rng.standard_normal((4, 50)).astype(np.float32)
+    x[0, :10] = 1.0  # ties
+    for largest in (True, False):
+        want = pyzen.topk(pyzen.tensor(x), 7, largest=largest)
+        got = pyzen.topk(cuda(x), 7, largest=largest)
+        assert got.values.device.type == "cuda"
+        np.testing.assert_array_equal(to_np(got.indices), to_np(want.indices))
+        np.testing.assert_array_equal(to_np(got.values), to_np(want.values))
+
+
+def test_randperm_on_the_device(device):
+    perms = [to_np(pyzen.randperm(1000, device="cuda")) for _ in range(2)]
+    for p in perms:
+        np.testing.assert_array_equal(np.sort(p), np.arange(1000))
+    assert not np.array_equal(perms[0], perms[1])
+
+
+def test_multinomial_on_the_device(device):
+    """Draw frequencies within 5 standard deviations of the weights, zero weights never
+    drawn, draws without replacement all distinct; the result stays on the device."""
+    w = np.array([[1.0, 2.0, 7.0, 0.0], [0.0, 0.0, 3.0, 1.0]])
+    n = 20000
+    draws = pyzen.multinomial(cuda(w), n, replacement=True)
+    assert draws.device.type == "cuda" and draws.dtype is pyzen.int64 and draws.shape == (2, n)
+    counts = np.stack([np.bincount(r, minlength=4) for r in to_np(draws)])
+    p = w / w.sum(1, keepdims=True)
+    assert np.all(np.abs(counts / n - p) <= 5 * np.sqrt(p * (1 - p) / n) + 1e-12)
+    once = to_np(pyzen.multinomial(cuda(w[:1]), 3))
+    assert sorted(once[0]) == [0, 1, 2]
+    with pytest.raises(ValueError, match="fewer than 3 categories"):
+        pyzen.multinomial(cuda(w), 3)
+
+
 # ---- end to end ----
 def test_small_training_run_on_the_device(device, rng):
     """Least squares by gradient descent on the device: the loss falls to the noise floor

@@ -19,18 +19,11 @@ from op_table import TABLE, as_tuple, float_arg_positions, make_inputs, out_kind
 
 KIND_DTYPE = {"bool": pyzen.bool, "int64": pyzen.int64}
 PUBLIC = set(getattr(getattr(pyzen, "ops", None), "__all__", []) or [])
-# Specs whose CUDA primitive is not implemented yet (NotImplementedError naming it).
-NOT_ON_CUDA = {"topk": "argsort", "multinomial": "multinomial"}
 SPECS = [s for s in TABLE if s.method_only or s.name in PUBLIC]
 CASES = [(s, c) for s in SPECS for c in s.cases]
 IDS = [f"{s.id}-{c.id}" for s, c in CASES]
 GRAD_CASES = [(s, c) for s, c in CASES if wants_grad(s, c) and not any(0 in a.shape for a in c.args)]
 GRAD_IDS = [f"{s.id}-{c.id}" for s, c in GRAD_CASES]
-
-
-def _skip_unimplemented(spec):
-    if spec.name in NOT_ON_CUDA:
-        pytest.skip(f"{NOT_ON_CUDA[spec.name]} is not implemented for CUDA yet")
 
 
 def _device_inputs(case, dtype, rng, device, requires_grad=False):
@@ -49,7 +42,6 @@ def _call(spec, case, leaves):
 @pytest.mark.parametrize("dtype", [pyzen.float32, pyzen.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("spec,case", CASES, ids=IDS)
 def test_forward(device, spec, case, dtype):
-    _skip_unimplemented(spec)
     leaves, refs, _ = _device_inputs(case, dtype, rng_for(spec.id, case.id), device)
     out = as_tuple(_call(spec, case, leaves))
     with np.errstate(all="ignore"):
@@ -94,7 +86,6 @@ def _numeric_grad(spec, case, bases, pos, weights, eps=1e-6):
 
 @pytest.mark.parametrize("spec,case", GRAD_CASES, ids=GRAD_IDS)
 def test_gradient(device, spec, case):
-    _skip_unimplemented(spec)
     rng = rng_for(spec.id, case.id, "grad")
     leaves, _, bases = _device_inputs(case, pyzen.float64, rng, device, requires_grad=True)
     outs = as_tuple(_call(spec, case, leaves))

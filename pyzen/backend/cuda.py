@@ -1,6 +1,7 @@
 """The CUDA backend: arrays are `CudaArray`s (cuda_array.py) over pyzen._cuda device
-memory; the same primitive names and semantics as backend/cpu.py. A primitive without a
-CUDA implementation raises NotImplementedError naming it: never a silent host round trip.
+memory; the same primitive names and semantics as backend/cpu.py. What CUDA cannot do yet
+(indexing with several index arrays) raises NotImplementedError naming it: never a silent
+host round trip.
 """
 from __future__ import annotations
 
@@ -61,13 +62,6 @@ broadcast_shapes = np.broadcast_shapes
 def device_of(x: CudaArray) -> _device:
     return _CUDA0
 
-
-def _missing(name: str) -> Any:
-    def primitive(*args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(f"{name} is not implemented for CUDA yet")
-
-    primitive.__name__ = name
-    return primitive
 
 
 # ---- creation and conversion ----
@@ -163,7 +157,17 @@ def logsumexp(x: CudaArray, axis: tuple | int | None, keepdims: bool) -> CudaArr
     return out if keepdims else squeeze(out, axis)
 
 
-argsort = _missing("argsort")
+def argsort(x: CudaArray, axis: int = -1, kind: str | None = None) -> CudaArray:
+    """The stable ascending order along `axis`, NaN last, as np.argsort(kind="stable")
+    (whatever `kind`): a bitonic sort of (row, value, position) keys on the device."""
+    axis = ca._axis(axis, x.ndim)
+    perm = [d for d in range(x.ndim) if d != axis] + [axis]
+    moved = ca.contiguous(transpose(x, perm))
+    n = x.shape[axis]
+    rows = reshape(moved, (math.prod(moved.shape[:-1]), n))
+    out = empty(rows.shape, np.int64)
+    _cuda.argsort(out._a, rows._a)
+    return transpose(reshape(out, moved.shape), list(np.argsort(perm)))
 
 
 def ones_like_axis(x: CudaArray, axis: int) -> CudaArray:
@@ -270,5 +274,32 @@ def randint(low: int, high: int, shape: Sequence[int]) -> CudaArray:
     return out
 
 
-multinomial = _missing("multinomial")
-randperm = _missing("randperm")
+def _draw(p: CudaArray, samples: int) -> CudaArray:
+    """(R, samples) indices drawn with replacement from (R, C) float64 weights by inverse
+    CDF: the number of categories whose running total is <= a uniform draw times the
+    row's total (a zero weight is never drawn)."""
+    r, c = p.shape
+    cdf = ca.cumsum(p, -1)
+    u = rand((r, samples), np.float64) * cdf[:, c - 1 :]
+    below = ca.astype(ca.expand_dims(cdf, 1) <= ca.expand_dims(u, 2), np.int64)
+    return minimum(ca.sum(below, -1), c - 1)
+
+
+def multinomial(probs: CudaArray, num_samples: int, replacement: bool) -> CudaArray:
+    """Indices drawn from each row of (R, C) non-negative weights (checked by the caller),
+    on the device with pyzen's Philox stream; without replacement a draw at a time, each
+    drawn category's weight then set to 0."""
+    p = ca.astype(probs, np.float64)
+    if replacement:
+        return _draw(p, num_samples)
+    columns = ca.arange(p.shape[1], dtype=np.int64)
+    draws = []
+    for _ in range(num_samples):
+        draws.append(_draw(p, 1))
+        p = where(columns == draws[-1], 0.0, p)
+    return concatenate(draws, 1) if draws else empty((p.shape[0], 0), np.int64)
+
+
+def randperm(n: int) -> CudaArray:
+    """A random permutation of 0..n-1: the order of n uniform float64 draws."""
+    return argsort(rand((n,), np.float64))

@@ -99,12 +99,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"saved {checkpoint} (install matplotlib for the loss plot)")
 
     state = pyzen.load(checkpoint)  # CPU tensors
-    sampler = model
-    if args.device != "cpu":  # sampling runs on the CPU: top-k and multinomial have no CUDA kernel yet
-        sampler = GPT(config)
-        sampler.load_state_dict(state["model"])
-    prompt = pyzen.tensor([list(b"def ")], dtype=pyzen.long)
-    sample = sampler.generate(prompt, 120, temperature=0.8, top_k=20)[0].tolist()
+    prompt = pyzen.tensor([list(b"def ")], dtype=pyzen.long, device=args.device)
+    sample = model.generate(prompt, 120, temperature=0.8, top_k=20)[0].tolist()
     print("sample:\n" + bytes(sample).decode("utf-8", errors="replace"))
 
     train, test = Snippets.load("train", args.block_size), Snippets.load("test", args.block_size)
