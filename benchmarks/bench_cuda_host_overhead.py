@@ -28,8 +28,8 @@ from pyzen.backend import cuda_array
 KERNELS = ("fill", "iota", "copy", "unary", "binary", "where", "reduce", "cumulative", "softmax", "softmax_backward", "take",
            "gather", "scatter", "matmul", "layer_norm_forward", "layer_norm_backward", "cross_entropy_forward",
            "cross_entropy_backward", "attention_forward", "attention_backward", "adamw_step", "embedding_backward",
-           "foreach_sum_squares", "foreach_mul_",
-           "uniform", "normal", "synchronize")
+           "foreach_sum_squares", "foreach_mul_", "argsort", "random_uniform", "random_normal", "random_int",
+           "synchronize")
 
 
 class Array:

@@ -25,7 +25,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 
 #include "attention_kernels.cuh"
 #include "mma.cuh"

@@ -153,6 +153,20 @@ __device__ __forceinline__ void probs(const Dims& s, std::int64_t i, std::int64_
   ds = pj != 0.0f ? pj * (dp - di) : 0.0f;
 }
 
+// For every row n of the tiles: this thread's quarter p of x . xs[n] into sp[n][p] and of
+// y . ys[n] into dpp[n][p] (the backward's scores and dp, summed over quarters later).
+template <int D, int N>
+__device__ __forceinline__ void partial_dots(float (&sp)[N][kParts], float (&dpp)[N][kParts], const float (&x)[D / kParts],
+                                             const float (&y)[D / kParts], const float (*xs)[D], const float (*ys)[D], int p) {
+  constexpr int DP = D / kParts;
+  for (int n = 0; n < N; ++n) {
+    float a = 0.0f, b = 0.0f;
+    for (int d = 0; d < DP; ++d) a += x[d] * xs[n][p * DP + d], b += y[d] * ys[n][p * DP + d];
+    sp[n][p] = a;
+    dpp[n][p] = b;
+  }
+}
+
 // dq for 32 query rows per block, over the key tiles.
 template <int D>
 __global__ void __launch_bounds__(kBlock)
@@ -178,12 +192,7 @@ __global__ void __launch_bounds__(kBlock)
     load_tile<D, BC>(ks, k, j0, s.tk);
     load_tile<D, BC>(vs, v, j0, s.tk);
     __syncthreads();
-    for (int jj = 0; jj < BC; ++jj) {
-      float a = 0.0f, b = 0.0f;
-      for (int d = 0; d < DP; ++d) a += qr[d] * ks[jj][p * DP + d], b += gr[d] * vs[jj][p * DP + d];
-      sp[r][jj][p] = a;
-      dpp[r][jj][p] = b;
-    }
+    partial_dots<D, BC>(sp[r], dpp[r], qr, gr, ks, vs, p);
     __syncthreads();
     for (int jj = 0; jj < BC; ++jj) {
       float pj, ds;
@@ -223,12 +232,7 @@ __global__ void __launch_bounds__(kBlock)
     load_tile<D, BC>(gs, g, i0, s.tq);
     load_row_stats<BC>(ls, dl, lse, delta, i0, s.tq);
     __syncthreads();
-    for (int ii = 0; ii < BC; ++ii) {
-      float a = 0.0f, b = 0.0f;
-      for (int d = 0; d < DP; ++d) a += kr[d] * qs[ii][p * DP + d], b += vr[d] * gs[ii][p * DP + d];
-      sp[r][ii][p] = a;
-      dpp[r][ii][p] = b;
-    }
+    partial_dots<D, BC>(sp[r], dpp[r], kr, vr, qs, gs, p);
     __syncthreads();
     for (int ii = 0; ii < BC; ++ii) {
       float pj, ds;
