@@ -218,8 +218,6 @@ Raises ValueError for bad shapes or strides, TypeError for bad dtypes.)doc");
         return names;
       },
       "Instruction sets this CPU can run, best first; always ends with 'scalar'.");
-  m.def("avx512_present", &pyzen::avx512_present,
-        "Whether the CPU could run the AVX-512 kernels; they are offered only with PYZEN_AVX512=1.");
   m.def("set_isa", &set_isa, py::arg("name"),
         "Force the CPU kernels onto one instruction set from supported_isas() (ValueError "
         "otherwise). The environment variable PYZEN_ISA does the same at import.");

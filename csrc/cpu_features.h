@@ -13,11 +13,10 @@ enum class Isa { scalar, avx2, avx512 };
 // "scalar", "avx2" or "avx512".
 const char* isa_name(Isa isa);
 
-// The ISAs this CPU (and OS) can run, best first; always ends with Isa::scalar. AVX-512 is
-// listed only when PYZEN_AVX512=1 (see cpu_features.cpp).
+// The ISAs this CPU (and OS) can run, best first; always ends with Isa::scalar.
 const std::vector<Isa>& supported_isas();
 
-// Whether this CPU and OS could run the AVX-512 kernels, enabled or not.
+// Whether this CPU and OS can run the AVX-512 kernels.
 bool avx512_present();
 
 // The ISA the kernels use now. Starts as supported_isas().front().

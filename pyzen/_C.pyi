@@ -109,9 +109,6 @@ def isa() -> Literal["avx512", "avx2", "scalar"]:
 def supported_isas() -> list[str]:
     """Instruction sets this CPU can run, best first; always ends with 'scalar'."""
 
-def avx512_present() -> bool:
-    """Whether the CPU could run the AVX-512 kernels; they are offered only with PYZEN_AVX512=1."""
-
 def set_isa(name: str) -> None:
     """Force the CPU kernels onto one instruction set from supported_isas() (ValueError
     otherwise). The environment variable PYZEN_ISA does the same at import."""

@@ -13,8 +13,7 @@ def config() -> dict[str, object]:
         "compiler": _C.compiler(),
         "openmp": _C.has_openmp(),
         "cpu isa": _C.isa(),
-        "cpu isas supported": ", ".join(_C.supported_isas())
-        + (" (AVX-512 present but not yet verified: PYZEN_AVX512=1 enables it)" if _C.avx512_present() and "avx512" not in _C.supported_isas() else ""),
+        "cpu isas supported": ", ".join(_C.supported_isas()),
         "threads": _C.get_num_threads(),
         "cuda": f"available ({cuda.device_count()} devices)" if cuda.is_available() else f"not available: {cuda.unavailable_reason()}",
     }

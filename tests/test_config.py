@@ -89,12 +89,23 @@ def test_import_is_light():
     assert r.stdout.strip() == "False"
 
 
-def test_avx512_is_offered_only_when_present_and_enabled():
-    code = "import pyzen._C as C; print(C.avx512_present(), 'avx512' in C.supported_isas())"
-    present = C.avx512_present()
-    assert "avx512" not in C.supported_isas() or os.environ.get("PYZEN_AVX512") == "1"
-    r = _run(code, PYZEN_AVX512="1")
+def _cpuinfo_flags() -> set[str]:
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    return set()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/cpuinfo") or os.uname().machine != "x86_64",
+                    reason="reads the CPU's flags from Linux's /proc/cpuinfo on x86-64")
+def test_isas_follow_the_cpu_flags_and_avx512_is_on_by_default():
+    flags = _cpuinfo_flags()
+    expected = []
+    if {"avx512f", "avx512dq", "avx512vl", "avx512bw", "fma"} <= flags:
+        expected.append("avx512")
+    if {"avx2", "fma"} <= flags:
+        expected.append("avx2")
+    r = _run("import pyzen._C as C; print(' '.join(C.supported_isas()), C.isa())")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == [str(present), str(present)]
-    r = _run(code, PYZEN_AVX512="0")
-    assert r.stdout.split() == [str(present), "False"]
+    assert r.stdout.split() == expected + ["scalar", (expected + ["scalar"])[0]]

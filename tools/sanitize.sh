@@ -10,8 +10,7 @@
 # python3; CXX (default: g++) must be GCC, whose -print-file-name finds the runtimes to
 # preload; PYZEN_SANITIZE_DIR (default: build/sanitize) holds the build, a staged copy of
 # the package and tests, and pytest.log (the test output with any sanitizer report).
-# The tests' `isa` fixture runs each kernel test on every ISA this CPU supports; on an
-# AVX-512 machine, PYZEN_AVX512=1 adds the AVX-512 kernels (off by default, cpu_features.cpp).
+# The tests' `isa` fixture runs each kernel test on every ISA this CPU supports.
 #
 # The sanitized module never touches pyzen/_C*.so in the source tree: the tests run from
 # the staged copy, so a dev build next to the sources stays as it is.
