@@ -32,56 +32,86 @@ namespace {
 
 // Element strides of a 3-D array; strides of length-0/1 dimensions are never used and
 // are set to 0 (NumPy does not promise anything about them).
-void element_strides(const py::array& x, const char* name, int64_t out[3]) {
+void element_strides(const py::array& x, const char* name, const char* op, int64_t out[3]) {
   const py::ssize_t item = x.itemsize();
   for (int d = 0; d < 3; ++d) {
     const py::ssize_t s = x.strides(d);
     if (x.shape(d) > 1 && s % item != 0)
-      throw py::value_error("matmul: strides of " + std::string(name) + " " + strides_str(x) +
+      throw py::value_error(std::string(op) + ": strides of " + std::string(name) + " " + strides_str(x) +
                             " are not multiples of its item size (" + std::to_string(item) +
                             " bytes)");
     out[d] = x.shape(d) > 1 ? s / item : 0;
   }
-  check_aligned(x, "matmul", name);
+  check_aligned(x, op, name);
 }
 
 template <typename T>
-py::array matmul_typed(const py::array& a, const py::array& b) {
+pyzen::MatmulArgs<T> matmul_args(const py::array& a, const py::array& b, const char* op) {
   pyzen::MatmulArgs<T> args{};
   args.batch = a.shape(0);
   args.m = a.shape(1);
   args.k = a.shape(2);
   args.n = b.shape(2);
-  element_strides(a, "a", args.a_stride);
-  element_strides(b, "b", args.b_stride);
-  py::array_t<T> c = new_array<T>("matmul", {args.batch, args.m, args.n});
+  element_strides(a, "a", op, args.a_stride);
+  element_strides(b, "b", op, args.b_stride);
   args.a = static_cast<const T*>(a.data());
   args.b = static_cast<const T*>(b.data());
+  return args;
+}
+
+template <typename T>
+py::array matmul_typed(const py::array& a, const py::array& b) {
+  pyzen::MatmulArgs<T> args = matmul_args<T>(a, b, "matmul");
+  py::array_t<T> c = new_array<T>("matmul", {args.batch, args.m, args.n});
   args.c = c.mutable_data();
   run_kernel("matmul", [&] { pyzen::matmul(args); });
   return c;
 }
 
-py::array matmul(const py::array& a, const py::array& b) {
+// Shapes (B, M, K) and (B, K, N) with matching K and B, or a ValueError naming `op`.
+void check_matmul_shapes(const py::array& a, const py::array& b, const char* op) {
+  const std::string o(op);
   if (a.ndim() != 3 || b.ndim() != 3)
-    throw py::value_error("matmul: expected 3-D arrays, got shapes " + shape_str(a) + " and " +
-                          shape_str(b));
+    throw py::value_error(o + ": expected 3-D arrays, got shapes " + shape_str(a) + " and " + shape_str(b));
+  if (a.shape(2) != b.shape(1))
+    throw py::value_error(o + ": shapes " + shape_str(a) + " and " + shape_str(b) +
+                          " cannot be multiplied (" + std::to_string(a.shape(2)) +
+                          " != " + std::to_string(b.shape(1)) + ")");
+  if (a.shape(0) != b.shape(0))
+    throw py::value_error(o + ": batch sizes of shapes " + shape_str(a) + " and " +
+                          shape_str(b) + " differ (" + std::to_string(a.shape(0)) +
+                          " != " + std::to_string(b.shape(0)) + ")");
+}
+
+py::array matmul(const py::array& a, const py::array& b) {
   const auto f32 = py::dtype::of<float>(), f64 = py::dtype::of<double>();
   const bool is_f32 = a.dtype().equal(f32) && b.dtype().equal(f32);
   const bool is_f64 = a.dtype().equal(f64) && b.dtype().equal(f64);
+  check_matmul_shapes(a, b, "matmul");
   if (!is_f32 && !is_f64)
     throw py::type_error("matmul: expected float32 or float64 arrays of the same dtype, got " +
                          std::string(py::str(a.dtype())) + " and " +
                          std::string(py::str(b.dtype())));
-  if (a.shape(2) != b.shape(1))
-    throw py::value_error("matmul: shapes " + shape_str(a) + " and " + shape_str(b) +
-                          " cannot be multiplied (" + std::to_string(a.shape(2)) +
-                          " != " + std::to_string(b.shape(1)) + ")");
-  if (a.shape(0) != b.shape(0))
-    throw py::value_error("matmul: batch sizes of shapes " + shape_str(a) + " and " +
-                          shape_str(b) + " differ (" + std::to_string(a.shape(0)) +
-                          " != " + std::to_string(b.shape(0)) + ")");
   return is_f32 ? matmul_typed<float>(a, b) : matmul_typed<double>(a, b);
+}
+
+py::array matmul_bf16(const py::array& a, const py::array& b) {
+  check_matmul_shapes(a, b, "matmul_bf16");
+  const auto f32 = py::dtype::of<float>();
+  if (!a.dtype().equal(f32) || !b.dtype().equal(f32))
+    throw py::type_error("matmul_bf16: expected float32 arrays, got " + std::string(py::str(a.dtype())) +
+                         " and " + std::string(py::str(b.dtype())));
+  const pyzen::Bf16Path path = pyzen::active_bf16_path();
+  if (path == pyzen::Bf16Path::float32)
+    throw py::value_error("matmul_bf16: no bfloat16 kernel on the active path (bf16 path '" +
+                          std::string(pyzen::bf16_path_name(path)) + "', ISA '" +
+                          pyzen::isa_name(pyzen::active_isa()) +
+                          "'): round the operands and call matmul");
+  pyzen::MatmulArgs<float> args = matmul_args<float>(a, b, "matmul_bf16");
+  py::array_t<float> c = new_array<float>("matmul_bf16", {args.batch, args.m, args.n});
+  args.c = c.mutable_data();
+  run_kernel("matmul_bf16", [&] { pyzen::matmul_bf16(args); });
+  return c;
 }
 
 bool gelu_mode(const std::string& approximate, const char* op) {
@@ -173,6 +203,14 @@ void set_isa(const std::string& name) {
   }
 }
 
+void set_bf16_path(const std::string& name) {
+  try {
+    pyzen::set_bf16_path(name, "set_bf16_path");
+  } catch (const std::invalid_argument& e) {
+    throw py::value_error(e.what());
+  }
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -184,6 +222,13 @@ PYBIND11_MODULE(_C, m) {
 Both arrays must be float32 or both float64 (no conversion is done); any strides,
 including 0 (broadcast) and negative, are accepted. Float32 accumulates in float32.
 Raises ValueError for bad shapes or strides, TypeError for bad dtypes.)doc");
+
+  m.def("matmul_bf16", &matmul_bf16, py::arg("a").noconvert(), py::arg("b").noconvert(),
+        R"doc(Autocast's bfloat16 product: float32 a (B, M, K) @ b (B, K, N) -> float32 (B, M, N),
+the operands rounded to bfloat16 (nearest even; float32 denormals flush to zero), the
+products accumulated in float32, on the active bfloat16 path (bf16_path(): 'amx' or
+'avx512_bf16'). Any strides, as matmul. Raises ValueError on the 'float32' path, where the
+caller rounds the operands and calls matmul.)doc");
 
   m.def("_matmul_blocking", [](int64_t k, bool f64) {
         const pyzen::MatmulBlocking b = pyzen::matmul_blocking(k, f64);
@@ -221,6 +266,21 @@ Raises ValueError for bad shapes or strides, TypeError for bad dtypes.)doc");
   m.def("set_isa", &set_isa, py::arg("name"),
         "Force the CPU kernels onto one instruction set from supported_isas() (ValueError "
         "otherwise). The environment variable PYZEN_ISA does the same at import.");
+
+  m.def("bf16_paths", [] {
+        std::vector<std::string> names;
+        for (pyzen::Bf16Path p : pyzen::supported_bf16_paths()) names.emplace_back(pyzen::bf16_path_name(p));
+        return names;
+      },
+      "Where autocast's bfloat16 products can run here: 'amx', 'avx512_bf16', "
+      "and always 'float32' (the float32 kernels on rounded operands).");
+  m.def("bf16_path", [] { return std::string(pyzen::bf16_path_name(pyzen::active_bf16_path())); },
+        "The bfloat16 path in use: the one set (initially 'amx' where supported, else 'float32'), "
+        "or 'float32' while the ISA is not 'avx512'.");
+  m.def("set_bf16_path", &set_bf16_path, py::arg("name"),
+        "Force bfloat16 products onto one path from bf16_paths() (ValueError otherwise).");
+  m.def("bf16_note", [] { return pyzen::bf16_note(); },
+        "Why a bfloat16 path this CPU has is not offered (e.g. the kernel refused AMX), or ''.");
 
   m.def("get_num_threads", &pyzen::get_num_threads,
         "Threads the CPU kernels use (1 when built without OpenMP).");

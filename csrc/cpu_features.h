@@ -26,4 +26,28 @@ Isa active_isa();
 // supported ISAs if `name` is unknown or not supported by this CPU.
 void set_active_isa(const std::string& name, const char* caller);
 
+// Where autocast's bfloat16 products run: AMX tiles (TDPBF16PS), AVX512-BF16 (VDPBF16PS),
+// or the float32 kernels on rounded operands. The first two pack with AVX-512 and are used
+// only while the active ISA is avx512.
+enum class Bf16Path { amx, avx512_bf16, float32 };
+
+// "amx", "avx512_bf16" or "float32".
+const char* bf16_path_name(Bf16Path path);
+
+// The bfloat16 paths this CPU (and OS) can run, in the order amx, avx512_bf16, float32 (always
+// there). AMX is
+// listed once the Linux kernel has granted this process the tile data state
+// (arch_prctl(ARCH_REQ_XCOMP_PERM)), requested once, on the first call.
+const std::vector<Bf16Path>& supported_bf16_paths();
+
+// Why a bfloat16 path the CPU has is missing (e.g. the kernel refused AMX), or "".
+const std::string& bf16_note();
+
+// The path bfloat16 products take now: the one set (initially amx where supported, else
+// float32; see cpu_features.cpp), or float32 while the active ISA is not avx512.
+Bf16Path active_bf16_path();
+
+// Switch to `name`; throws std::invalid_argument naming `caller` and the supported paths.
+void set_bf16_path(const std::string& name, const char* caller);
+
 }  // namespace pyzen

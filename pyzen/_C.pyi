@@ -15,6 +15,12 @@ def matmul(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> npt.NDArra
     """
 @overload
 def matmul(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
+def matmul_bf16(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Autocast's bfloat16 product: float32 a (B, M, K) @ b (B, K, N) -> float32 (B, M, N),
+    the operands rounded to bfloat16 (nearest even; float32 denormals flush to zero), the
+    products accumulated in float32, on the active bfloat16 path ('amx' or 'avx512_bf16').
+    Any strides, as matmul. Raises ValueError on the 'float32' path."""
+
 def _matmul_blocking(k: int, f64: bool = False) -> dict[str, int]: ...
 
 def gelu_forward(x: npt.NDArray[np.floating], approximate: Literal["none", "tanh"] = "none") -> npt.NDArray[np.floating]:
@@ -112,6 +118,20 @@ def supported_isas() -> list[str]:
 def set_isa(name: str) -> None:
     """Force the CPU kernels onto one instruction set from supported_isas() (ValueError
     otherwise). The environment variable PYZEN_ISA does the same at import."""
+
+def bf16_paths() -> list[str]:
+    """Where autocast's bfloat16 products can run here: 'amx', 'avx512_bf16',
+    and always 'float32' (the float32 kernels on rounded operands)."""
+
+def bf16_path() -> str:
+    """The bfloat16 path in use: the one set (initially 'amx' where supported, else 'float32'),
+    or 'float32' while the ISA is not 'avx512'."""
+
+def set_bf16_path(name: str) -> None:
+    """Force bfloat16 products onto one path from bf16_paths() (ValueError otherwise)."""
+
+def bf16_note() -> str:
+    """Why a bfloat16 path this CPU has is not offered (e.g. the kernel refused AMX), or ''."""
 
 def get_num_threads() -> int:
     """Threads the CPU kernels use (1 when built without OpenMP)."""

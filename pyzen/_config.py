@@ -14,6 +14,8 @@ def config() -> dict[str, object]:
         "openmp": _C.has_openmp(),
         "cpu isa": _C.isa(),
         "cpu isas supported": ", ".join(_C.supported_isas()),
+        "bf16 path": _C.bf16_path(),
+        "bf16 paths supported": ", ".join(_C.bf16_paths()) + (f" ({_C.bf16_note()})" if _C.bf16_note() else ""),
         "threads": _C.get_num_threads(),
         "cuda": f"available ({cuda.device_count()} devices)" if cuda.is_available() else f"not available: {cuda.unavailable_reason()}",
     }

@@ -48,6 +48,17 @@ def isa(request):
     assert pyzen._C.isa() == original
 
 
+@pytest.fixture(params=pyzen._C.bf16_paths())
+def bf16_path(request):
+    """Run the test once per bfloat16 path this CPU has (amx, avx512_bf16, and float32: the
+    float32 kernels on rounded operands), restoring the original choice afterwards."""
+    original = pyzen._C.bf16_path()
+    pyzen._C.set_bf16_path(request.param)
+    assert pyzen._C.bf16_path() == request.param
+    yield request.param
+    pyzen._C.set_bf16_path(original)
+
+
 @pytest.fixture(params=["gpu", "emulated"])
 def device(request, monkeypatch):
     """'cuda', on the real GPU (skipped without one) or on tests/cuda_emulator.py, the NumPy

@@ -29,6 +29,7 @@ import warnings
 
 import numpy as np
 
+from bf16_reference import round_bf16
 from pyzen import _C
 
 EXPECTED_ERRORS = (TypeError, ValueError, IndexError, OverflowError, MemoryError, RuntimeError)
@@ -264,6 +265,36 @@ def check_matmul(x, out):
     fin = np.isfinite(want)
     err = np.abs(out.astype(np.float64) - want)
     assert (err[fin] <= bound[fin]).all(), f"matmul: error {err[fin].max()} above the rounding bound"
+
+
+def gen_matmul_bf16(r):
+    args, kinds = gen_matmul(r)
+    return {k: v.astype(np.float32) for k, v in args.items()}, kinds
+
+
+def check_matmul_bf16(x, out):
+    need(float_dtype(x["a"], x["b"]) == np.float32, "float32 only")
+    need(_C.bf16_path() != "float32", "no bfloat16 kernel on the active path")
+    # the documented rounding: nearest even, float32 denormals flushed to zero
+    a, b = (np.where(np.abs(v) < 2.0**-126, 0.0, v) for v in (f64(round_bf16(x[k])) for k in ("a", "b")))
+    need(a.ndim == 3 and b.ndim == 3 and a.shape[0] == b.shape[0] and a.shape[2] == b.shape[1], "shapes")
+    with np.errstate(all="ignore"):
+        want = a @ b
+        bound = 2 * (a.shape[2] + 1) * np.finfo(np.float32).eps * (np.abs(a) @ np.abs(b)) 
+    assert isinstance(out, np.ndarray) and out.shape == want.shape and out.dtype == np.float32, f"matmul_bf16 returned {out!r:.80}"
+    fin = np.isfinite(want)
+    err = np.abs(out.astype(np.float64) - want)
+    assert (err[fin] <= bound[fin]).all(), f"matmul_bf16: error {err[fin].max()} above the rounding bound"
+
+
+def gen_set_bf16_path(r):
+    names = _C.bf16_paths() + ["amx", "avx512_bf16", "float32", "", "AMX", "bf16", None, 3]
+    return {"name": names[r.integers(len(names))]}, {"name": "str"}
+
+
+def check_set_bf16_path(a, res):
+    need(a["name"] in _C.bf16_paths(), f"bf16 path {a['name']!r}")
+    assert res is None and _C.bf16_path() in (a["name"], "float32"), f"set_bf16_path({a['name']!r}) left {_C.bf16_path()}"
 
 
 def gen_gelu_forward(r):
@@ -635,7 +666,7 @@ def check_fma_loop(a, res):
 
 
 OPS = {name: (globals()[f"gen_{name}"], globals()[f"check_{name}"]) for name in (
-    "matmul", "gelu_forward", "gelu_backward", "layer_norm_forward", "layer_norm_backward",
+    "matmul", "matmul_bf16", "set_bf16_path", "gelu_forward", "gelu_backward", "layer_norm_forward", "layer_norm_backward",
     "cross_entropy_forward", "cross_entropy_backward", "attention_forward", "attention_backward",
     "adamw_step", "set_isa", "set_num_threads", "fma_loop")}
 KEYWORD_ONLY = {"adamw_step": ADAMW_KW}

@@ -174,7 +174,7 @@ def _check_matmul(dev, rng, shape_a, shape_b):
 
 
 @pytest.mark.parametrize("shape_a,shape_b", MATMUL_SHAPES)
-def test_cpu_matmul_under_autocast(rng, shape_a, shape_b):
+def test_cpu_matmul_under_autocast(bf16_path, rng, shape_a, shape_b):
     _check_matmul("cpu", rng, shape_a, shape_b)
 
 
@@ -183,7 +183,7 @@ def test_device_matmul_under_autocast(device, rng, shape_a, shape_b):
     _check_matmul("cuda", rng, shape_a, shape_b)
 
 
-def test_linear_under_autocast_keeps_float32_outputs_and_float64_exact(rng):
+def test_linear_under_autocast_keeps_float32_outputs_and_float64_exact(bf16_path, rng):
     lin = pyzen.nn.Linear(12, 5)
     x = pyzen.tensor(rng.standard_normal((3, 12)).astype(np.float32))
     with pyzen.autocast("cpu", dtype=pyzen.bfloat16):

@@ -24,6 +24,7 @@ def test_show_config_reports_build_and_runtime(capfd):
     for word in ("compiler", "isa", "thread", "cuda"):
         assert word in low, f"show_config() does not mention {word!r}:\n{out}"
     assert C.isa() in out
+    assert re.search(rf"bf16 paths supported\s+{', '.join(C.bf16_paths())}", out), out
     n = C.get_num_threads()
     assert re.search(rf"(?i)threads?\D{{0,30}}\b{n}\b", out), out
 

@@ -88,7 +88,7 @@ struct ScalarVec {
   static T fma1(T a, T b, T c) { return a * b + c; }
 };
 
-constexpr int kMaxTile = 12 * 32;  // largest MR * NR of any kernel (AVX-512 float32)
+constexpr int kMaxTile = 32 * 32;  // largest MR * NR of any kernel (AMX bfloat16)
 
 Kernels<float> select_kernels(Isa isa, float) {
 #ifdef PYZEN_X86_KERNELS
@@ -106,6 +106,18 @@ Kernels<double> select_kernels(Isa isa, double) {
 #endif
   (void)isa;
   return make_gemm_kernels<ScalarVec<double>, 4, 8>();
+}
+
+// The bfloat16 kernels, or nullptr on the float32 path (rounded operands in the caller).
+const Kernels<float, uint16_t>* select_bf16_kernels(Bf16Path path) {
+#ifdef PYZEN_X86_KERNELS
+  static const Kernels<float, uint16_t> amx = matmul_detail::sbgemm_kernels_amx();
+  static const Kernels<float, uint16_t> dp = matmul_detail::sbgemm_kernels_avx512bf16();
+  if (path == Bf16Path::amx) return &amx;
+  if (path == Bf16Path::avx512_bf16) return &dp;
+#endif
+  (void)path;
+  return nullptr;
 }
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -143,29 +155,29 @@ constexpr int64_t kInPlaceSpan = 64 * 1024;
 
 // K blocks depend only on K and the kernel, never on the thread count: this is what keeps
 // results identical for any number of threads.
-template <typename T>
-MatmulBlocking blocking(const Kernels<T>& ker, int64_t k) {
-  const int64_t sz = sizeof(T);
+template <typename T, typename P>
+MatmulBlocking blocking(const Kernels<T, P>& ker, int64_t k) {
+  const int64_t sz = sizeof(P);
   MatmulBlocking b;
   b.mr = ker.mr;
   b.nr = ker.nr;
-  b.kc_max = std::max<int64_t>(32, kL1Sliver / (ker.nr * sz));
-  b.kc = ceil_div(k, ceil_div(k, b.kc_max));
+  b.kc_max = std::max<int64_t>(32, kL1Sliver / (ker.nr * sz) / ker.kq * ker.kq);
+  b.kc = round_up(ceil_div(k, ceil_div(k, b.kc_max)), ker.kq);
   b.mc = std::max<int64_t>(ker.mr, kL2Block / (b.kc * sz) / ker.mr * ker.mr);
   b.nc = std::max<int64_t>(ker.nr, kL3Panel / (b.kc * sz) / ker.nr * ker.nr);
   return b;
 }
 
-template <typename T>
+template <typename T, typename P>
 struct Gemm {
   const MatmulArgs<T>& x;
-  Kernels<T> ker;
+  Kernels<T, P> ker;
   int64_t kc, n_kb;   // K split into n_kb balanced blocks of at most kc
   int64_t mc, nc;     // M block per task, N panel
   int nt;             // threads working on one batch item (1 in per-item mode)
   int64_t n_ic, n_js; // tasks per (panel, K-block): n_ic row blocks x n_js column splits
 
-  Gemm(const MatmulArgs<T>& args, Kernels<T> k, int team) : x(args), ker(k), nt(team) {
+  Gemm(const MatmulArgs<T>& args, Kernels<T, P> k, int team) : x(args), ker(k), nt(team) {
     const int64_t M = x.m, N = x.n;
     const MatmulBlocking bl = blocking(ker, x.k);
     kc = bl.kc;
@@ -187,7 +199,7 @@ struct Gemm {
   // C[bi] for one batch item. With team=true every thread of the enclosing parallel region
   // calls this together (B packing is shared, M/N tiles are split); otherwise the calling
   // thread does the whole item alone (tid = 0, nt = 1).
-  void run_item(int64_t bi, T* bbuf, T* apack, bool team) const {
+  void run_item(int64_t bi, P* bbuf, P* apack, bool team) const {
     const int tid = team ? thread_id() : 0;
     const int mr = ker.mr, nr = ker.nr;
     const int64_t M = x.m, N = x.n, K = x.k;
@@ -200,8 +212,10 @@ struct Gemm {
     const int64_t sz = sizeof(T);
     // Column-major A / row-major B are read in place when a K-block of them is compact (no
     // TLB or cache-set trouble) or when they are reused too few times to repay a packing pass.
-    const bool a_in_place = a_rs == 1 && (kc * std::abs(a_cs) * sz <= kInPlaceSpan || N <= 2 * nr);
-    const bool b_in_place = b_cs == 1 && (kc * std::abs(b_rs) * sz <= kInPlaceSpan || M <= 2 * mr);
+    const bool a_in_place =
+        ker.in_place && a_rs == 1 && (kc * std::abs(a_cs) * sz <= kInPlaceSpan || N <= 2 * nr);
+    const bool b_in_place =
+        ker.in_place && b_cs == 1 && (kc * std::abs(b_rs) * sz <= kInPlaceSpan || M <= 2 * mr);
     const int nthr = team ? nt : 1;
     int64_t step = 0;
 
@@ -210,17 +224,18 @@ struct Gemm {
       const int64_t n_sl = ceil_div(ncur, nr);
       for (int64_t kb = 0; kb < n_kb; ++kb, ++step) {
         const int64_t p0 = kb * kc, kcur = std::min(kc, K - p0);
+        const int64_t kpad = round_up(kcur, ker.kq);  // packed K (zero-padded)
         const bool accumulate = kb > 0;
-        T* bpack = bbuf + (step & 1) * nc * kc;  // double buffer: one barrier per step
+        P* bpack = bbuf + (step & 1) * nc * kc;  // double buffer: one barrier per step
         const T* Bk = B + p0 * b_rs + j0 * b_cs;
         if (b_in_place) {  // only a partial last sliver needs packing
           if (ncur % nr != 0 && tid == nthr - 1)
-            ker.pack_b(bpack + (n_sl - 1) * nr * kcur, Bk + (n_sl - 1) * nr * b_cs, b_rs, b_cs,
+            ker.pack_b(bpack + (n_sl - 1) * nr * kpad, Bk + (n_sl - 1) * nr * b_cs, b_rs, b_cs,
                        static_cast<int>(ncur % nr), kcur);
         } else {  // each thread packs a contiguous range of slivers
           const int64_t s0 = n_sl * tid / nthr, s1 = n_sl * (tid + 1) / nthr;
           if (s1 > s0)
-            ker.pack_b(bpack + s0 * nr * kcur, Bk + s0 * nr * b_cs, b_rs, b_cs,
+            ker.pack_b(bpack + s0 * nr * kpad, Bk + s0 * nr * b_cs, b_rs, b_cs,
                        static_cast<int>(std::min(ncur, s1 * nr) - s0 * nr), kcur);
         }
         if (team && !(b_in_place && ncur % nr == 0)) {
@@ -235,7 +250,7 @@ struct Gemm {
             for (int64_t ir = 0; ir < mcur; ir += mr) {
               const int m = static_cast<int>(std::min<int64_t>(mr, mcur - ir));
               if (a_in_place && m == mr) continue;
-              ker.pack_a(apack + ir * kcur, Ak + ir * a_rs, a_rs, a_cs, m, kcur);
+              ker.pack_a(apack + ir * kpad, Ak + ir * a_rs, a_rs, a_cs, m, kcur);
             }
             packed_ic = ic;
           }
@@ -244,21 +259,21 @@ struct Gemm {
             const int64_t j = j0 + s * nr;
             const int n = static_cast<int>(std::min<int64_t>(nr, N - j));
             const bool bp_packed = !(b_in_place && n == nr);
-            const T* bp = bp_packed ? bpack + s * nr * kcur : Bk + s * nr;
+            const P* bp = bp_packed ? bpack + s * nr * kpad : reinterpret_cast<const P*>(Bk + s * nr);
             const int64_t ldb = bp_packed ? nr : b_rs;
             for (int64_t ir = 0; ir < mcur; ir += mr) {
               const int m = static_cast<int>(std::min<int64_t>(mr, mcur - ir));
               const bool ap_packed = !(a_in_place && m == mr);
-              const T* ap = ap_packed ? apack + ir * kcur : Ak + ir;
-              const int64_t lda = ap_packed ? mr : a_cs;
+              const P* ap = ap_packed ? apack + ir * kpad : reinterpret_cast<const P*>(Ak + ir);
+              const int64_t lda = !ap_packed ? a_cs : ker.a_rows ? kpad : mr;
               T* cp = C + (i0 + ir) * N + j;
               if (m == mr && n == nr) {
-                ker.ukernel(kcur, ap, lda, bp, ldb, cp, N, accumulate);
-              } else {  // edge tile: compute into scratch, copy the valid part
-                ker.ukernel(kcur, ap, lda, bp, ldb, tmp, nr, false);
-                for (int i = 0; i < m; ++i)
-                  for (int jj = 0; jj < n; ++jj)
-                    cp[i * N + jj] = accumulate ? cp[i * N + jj] + tmp[i * nr + jj] : tmp[i * nr + jj];
+                ker.ukernel(kpad, ap, lda, bp, ldb, cp, N, accumulate);
+              } else {  // edge tile: the same kernel call on a scratch copy of the valid part
+                if (accumulate)
+                  for (int i = 0; i < m; ++i) std::copy(cp + i * N, cp + i * N + n, tmp + i * nr);
+                ker.ukernel(kpad, ap, lda, bp, ldb, tmp, nr, accumulate);
+                for (int i = 0; i < m; ++i) std::copy(tmp + i * nr, tmp + i * nr + n, cp + i * N);
               }
             }
           }
@@ -270,8 +285,8 @@ struct Gemm {
     }
   }
 };
-template <typename T>
-void matmul_impl(const MatmulArgs<T>& x) {
+template <typename T, typename P>
+void matmul_impl(const MatmulArgs<T>& x, const Kernels<T, P>& ker) {
   if (x.batch == 0 || x.m == 0 || x.n == 0) return;
   if (x.k == 0) {
     std::fill(x.c, x.c + x.batch * x.m * x.n, T(0));
@@ -283,11 +298,10 @@ void matmul_impl(const MatmulArgs<T>& x) {
   const double per_thread = static_cast<double>(x.batch) * static_cast<double>(work) / kWorkPerThread;
   const int nthreads = static_cast<int>(std::max(1.0, std::min<double>(get_num_threads(), per_thread)));
 
-  const Kernels<T> ker = select_kernels(active_isa(), T());
   // Matrix-vector products (one or two rows of A, a wide row-major B): no packing, each C
   // row built across the columns (gemm_rows). Everything else, tiny problems included, takes
   // the blocked path (measured faster than a direct loop even at 16^3).
-  if (x.b_stride[2] == 1 && x.m <= 2 && x.n >= 64) {
+  if (ker.rows != nullptr && x.b_stride[2] == 1 && x.m <= 2 && x.n >= 64) {
 #pragma omp parallel for num_threads(nthreads) schedule(static) if (nthreads > 1)
     for (int64_t bi = 0; bi < x.batch; ++bi)
       ker.rows(x.m, x.n, x.k, x.a + bi * x.a_stride[0], x.a_stride[1], x.a_stride[2],
@@ -299,23 +313,27 @@ void matmul_impl(const MatmulArgs<T>& x) {
   const bool per_item = nthreads > 1 && x.batch >= nthreads &&
                         (x.batch % nthreads == 0 || x.batch >= 4 * nthreads);
   if (nthreads == 1 || per_item) {
-    const Gemm<T> g(x, ker, 1);
+    const Gemm<T, P> g(x, ker, 1);
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
     {
       const int tid = thread_id(), nt = team_size();
-      T* apack = static_cast<T*>(scratch(0, g.a_buffer_size() * sizeof(T)));
-      T* bpack = static_cast<T*>(scratch(1, g.b_buffer_size() * sizeof(T)));
+      P* apack = static_cast<P*>(scratch(0, g.a_buffer_size() * sizeof(P)));
+      P* bpack = static_cast<P*>(scratch(1, g.b_buffer_size() * sizeof(P)));
+      if (ker.enter) ker.enter();
       // Contiguous ranges of items: each thread streams through its own part of A, B and C.
       const int64_t b0 = x.batch * tid / nt, b1 = x.batch * (tid + 1) / nt;
       for (int64_t bi = b0; bi < b1; ++bi) g.run_item(bi, bpack, apack, false);
+      if (ker.leave) ker.leave();
     }
   } else {
-    const Gemm<T> g(x, ker, nthreads);
-    T* bpack = static_cast<T*>(scratch(1, g.b_buffer_size() * sizeof(T)));
+    const Gemm<T, P> g(x, ker, nthreads);
+    P* bpack = static_cast<P*>(scratch(1, g.b_buffer_size() * sizeof(P)));
 #pragma omp parallel num_threads(nthreads)
     {
-      T* apack = static_cast<T*>(scratch(0, g.a_buffer_size() * sizeof(T)));
+      P* apack = static_cast<P*>(scratch(0, g.a_buffer_size() * sizeof(P)));
+      if (ker.enter) ker.enter();
       for (int64_t bi = 0; bi < x.batch; ++bi) g.run_item(bi, bpack, apack, true);
+      if (ker.leave) ker.leave();
     }
   }
 }
@@ -328,7 +346,14 @@ MatmulBlocking matmul_blocking(int64_t k, bool f64) {
              : blocking(select_kernels(active_isa(), 0.0f), k);
 }
 
-void matmul(const MatmulArgs<float>& args) { matmul_impl(args); }
-void matmul(const MatmulArgs<double>& args) { matmul_impl(args); }
+void matmul(const MatmulArgs<float>& args) { matmul_impl(args, select_kernels(active_isa(), 0.0f)); }
+void matmul(const MatmulArgs<double>& args) { matmul_impl(args, select_kernels(active_isa(), 0.0)); }
+
+bool matmul_bf16(const MatmulArgs<float>& args) {
+  const Kernels<float, uint16_t>* ker = select_bf16_kernels(active_bf16_path());
+  if (ker == nullptr) return false;
+  matmul_impl(args, *ker);
+  return true;
+}
 
 }  // namespace pyzen

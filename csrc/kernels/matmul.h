@@ -20,6 +20,12 @@ struct MatmulArgs {
 void matmul(const MatmulArgs<float>& args);
 void matmul(const MatmulArgs<double>& args);
 
+// float32 operands rounded to bfloat16 (autocast), products accumulated in float32, on the
+// active bfloat16 path (active_bf16_path(): AMX tiles or AVX512-BF16). Returns false without
+// touching C on the float32 path, where the caller rounds the operands and calls matmul.
+// Bit-identical across thread counts, like matmul.
+bool matmul_bf16(const MatmulArgs<float>& args);
+
 // The blocking the active ISA's kernel uses for inner dimension k, for tests that want to
 // sit on every tile and block edge: micro-tile mr x nr, the K-block kc (K is split into
 // balanced blocks of at most kc_max), and the largest row block mc and column panel nc.

@@ -20,16 +20,27 @@
 
 namespace pyzen::matmul_detail {
 
-// One ISA's kernel set for one dtype, as the driver (matmul.cpp) uses it.
-template <typename T>
+// One ISA's kernel set, as the driver (matmul.cpp) uses it. T is the operands' and C's
+// element type; P the packed operands' type: T itself, or bfloat16 bits (uint16_t) for the
+// kernels that round float32 operands to bfloat16 while packing.
+//   kq: packed K is padded with zeros to a multiple of kq (the bfloat16 kernels' K step).
+//   a_rows: a packed A sliver is MR rows of kpad elements (lda = kpad, the layout AMX tiles
+//           load), else k-major (lda = MR).
+//   in_place: the micro-kernel can read a column-major A or row-major B without packing.
+//   rows: the matrix-vector kernel (no packing), or nullptr to take the blocked path.
+//   enter/leave: per-thread set-up around a call (AMX's tile configuration), or nullptr.
+template <typename T, typename P = T>
 struct Kernels {
-  int mr, nr;
-  void (*ukernel)(int64_t kc, const T* a, int64_t lda, const T* b, int64_t ldb, T* c,
+  int mr, nr, kq;
+  bool a_rows, in_place;
+  void (*ukernel)(int64_t kc, const P* a, int64_t lda, const P* b, int64_t ldb, T* c,
                   int64_t ldc, bool accumulate);
-  void (*pack_a)(T* dst, const T* a, int64_t rs, int64_t cs, int m, int64_t kc);
-  void (*pack_b)(T* dst, const T* b, int64_t rs, int64_t cs, int n, int64_t kc);
+  void (*pack_a)(P* dst, const T* a, int64_t rs, int64_t cs, int m, int64_t kc);
+  void (*pack_b)(P* dst, const T* b, int64_t rs, int64_t cs, int n, int64_t kc);
   void (*rows)(int64_t m, int64_t n, int64_t k, const T* a, int64_t a_rs, int64_t a_cs,
                const T* b, int64_t b_rs, T* c, int64_t ldc);
+  void (*enter)();
+  void (*leave)();
 };
 
 // Defined in matmul_avx2.cpp / matmul_avx512.cpp (x86-64 builds only).
@@ -37,6 +48,10 @@ Kernels<float> sgemm_kernels_avx2();    // 6 x 16
 Kernels<double> dgemm_kernels_avx2();   // 6 x 8
 Kernels<float> sgemm_kernels_avx512();  // 12 x 32
 Kernels<double> dgemm_kernels_avx512(); // 12 x 16
+// float32 operands rounded to bfloat16, float32 accumulation: matmul_amx.cpp (AMX tiles,
+// TDPBF16PS) and matmul_avx512bf16.cpp (VDPBF16PS).
+Kernels<float, uint16_t> sbgemm_kernels_amx();         // 32 x 32
+Kernels<float, uint16_t> sbgemm_kernels_avx512bf16();  // 12 x 32
 
 }  // namespace pyzen::matmul_detail
 
@@ -173,7 +188,8 @@ template <class V, int MR, int NV>
 pyzen::matmul_detail::Kernels<typename V::scalar> make_gemm_kernels() {
   using T = typename V::scalar;
   constexpr int NR = NV * V::width;
-  return {MR, NR, gemm_ukernel<V, MR, NV>, gemm_pack_a<T, MR>, gemm_pack_b<T, NR>, gemm_rows<V>};
+  return {MR, NR, 1, false, true, gemm_ukernel<V, MR, NV>, gemm_pack_a<T, MR>, gemm_pack_b<T, NR>,
+          gemm_rows<V>, nullptr, nullptr};
 }
 
 }  // namespace
