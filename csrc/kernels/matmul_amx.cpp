@@ -38,9 +38,9 @@ void amx_enter() {
 
 void amx_leave() { _tile_release(); }
 
-void amx_ukernel(int64_t kpad, const uint16_t* a, int64_t lda, const uint16_t* b, int64_t,
-                 float* c, int64_t ldc, bool accumulate) {
-  const int64_t c_stride = ldc * 4, a_stride = lda * 2, b_stride = kNR * 4;
+void amx_ukernel(int64_t kpad, const uint16_t* a, int64_t, const uint16_t* b, int64_t, float* c,
+                 int64_t ldc, bool accumulate) {
+  const int64_t c_stride = ldc * 4, a_stride = 64, b_stride = kNR * 4;
   if (accumulate) {
     _tile_loadd(0, c, c_stride);
     _tile_loadd(1, c + 16, c_stride);
@@ -54,9 +54,10 @@ void amx_ukernel(int64_t kpad, const uint16_t* a, int64_t lda, const uint16_t* b
   }
   for (int64_t p = 0; p < kpad; p += 32) {
     const uint16_t* bp = b + p * kNR;  // B sliver row p/2, NR pairs of 2 bfloat16 per row
-    _tile_loadd(4, a + p, a_stride);
+    const uint16_t* ap = a + p * kMR;  // A chunk p/32: 32 rows of 32 bfloat16
+    _tile_loadd(4, ap, a_stride);
     _tile_loadd(6, bp, b_stride);
-    _tile_loadd(5, a + 16 * lda + p, a_stride);
+    _tile_loadd(5, ap + 16 * 32, a_stride);
     _tile_loadd(7, bp + 32, b_stride);
     _tile_dpbf16ps(0, 4, 6);
     _tile_dpbf16ps(1, 4, 7);
@@ -72,7 +73,7 @@ void amx_ukernel(int64_t kpad, const uint16_t* a, int64_t lda, const uint16_t* b
 }  // namespace
 
 Kernels<float, uint16_t> sbgemm_kernels_amx() {
-  return {kMR, kNR, 32, true, false, amx_ukernel, bf16_pack_a<kMR>, bf16_pack_b<kNR>,
+  return {kMR, kNR, 32, false, amx_ukernel, bf16_pack_a<kMR>, bf16_pack_b<kNR>,
           nullptr, amx_enter, amx_leave};
 }
 

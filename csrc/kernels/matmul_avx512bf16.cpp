@@ -18,7 +18,7 @@ namespace {
 
 constexpr int kMR = 12, kNR = 32;
 
-void avx512bf16_ukernel(int64_t kpad, const uint16_t* a, int64_t lda, const uint16_t* b, int64_t,
+void avx512bf16_ukernel(int64_t kpad, const uint16_t* a, int64_t, const uint16_t* b, int64_t,
                         float* c, int64_t ldc, bool accumulate) {
   __m512 acc[kMR][2];
 #pragma GCC unroll 12
@@ -33,7 +33,7 @@ void avx512bf16_ukernel(int64_t kpad, const uint16_t* a, int64_t lda, const uint
 #pragma GCC unroll 12
     for (int i = 0; i < kMR; ++i) {
       int32_t pair;
-      __builtin_memcpy(&pair, a + i * lda + 2 * q, 4);
+      __builtin_memcpy(&pair, a + (q / 16) * kMR * 32 + i * 32 + 2 * (q % 16), 4);
       const __m512bh ai = (__m512bh)_mm512_set1_epi32(pair);
       acc[i][0] = _mm512_dpbf16_ps(acc[i][0], ai, b0);
       acc[i][1] = _mm512_dpbf16_ps(acc[i][1], ai, b1);
@@ -49,7 +49,7 @@ void avx512bf16_ukernel(int64_t kpad, const uint16_t* a, int64_t lda, const uint
 }  // namespace
 
 Kernels<float, uint16_t> sbgemm_kernels_avx512bf16() {
-  return {kMR, kNR, 32, true, false, avx512bf16_ukernel, bf16_pack_a<kMR>, bf16_pack_b<kNR>,
+  return {kMR, kNR, 32, false, avx512bf16_ukernel, bf16_pack_a<kMR>, bf16_pack_b<kNR>,
           nullptr, nullptr, nullptr};
 }
 

@@ -7,8 +7,10 @@
 // that one instruction, whatever its layout, so a value rounds the same way in every path.
 //
 // Layouts, with kpad = kc rounded up to a multiple of 32 and zeros in the padding:
-//   A sliver: MR rows of kpad bfloat16 (row-major, row stride kpad): an AMX A tile is 16 of
-//             these rows x 32 k; the VDPBF16PS kernel broadcasts one (k, k+1) pair of a row.
+//   A sliver: kpad/32 chunks, each MR rows x 32 k (64 bytes a row), chunk c at
+//             dst + c*MR*32: an AMX A tile is 16 rows of a chunk, one contiguous KiB, so the
+//             kernel streams A in address order; the VDPBF16PS kernel broadcasts one
+//             (k, k+1) pair of a row.
 //   B sliver: kpad/2 rows of NR (k, k+1) pairs, row q holding B(2q, j) and B(2q+1, j) for
 //             j < NR side by side ("VNNI" layout): an AMX B tile is 16 such rows x 16 pairs,
 //             a VDPBF16PS B operand is 16 pairs.
@@ -76,15 +78,22 @@ inline void transpose16(__m512i r[16]) {
 }
 
 // Pack rows [0, m) x k [0, kc) of A (element (i, p) at a[i*rs + p*cs]) into an A sliver of
-// MR rows (see the top of the file).
+// MR rows (see the top of the file): row i of chunk p0/32 at dst + p0*MR + i*32.
 template <int MR>
 void bf16_pack_a(uint16_t* __restrict dst, const float* __restrict a, int64_t rs, int64_t cs,
                  int m, int64_t kc) {
   const int64_t kpad = (kc + 31) / 32 * 32;
   alignas(64) float tmp[32];
+  if (cs == 1) {  // row-major: each row read once, in address order (one stream, not MR)
+    for (int i = 0; i < MR; ++i)
+      for (int64_t p0 = 0; p0 < kpad; p0 += 32)
+        _mm512_storeu_si512(dst + p0 * MR + i * 32,
+                            i < m ? bf16_run(a + i * rs + p0, kc - p0) : _mm512_setzero_si512());
+    return;
+  }
   for (int64_t p0 = 0; p0 < kpad; p0 += 32) {
     const int64_t kn = std::min<int64_t>(32, kc - p0);
-    if (rs == 1 && cs != 1) {  // column-major: 16 rows of pairs at a time, transposed
+    if (rs == 1) {  // column-major: 16 rows of pairs at a time, transposed
       for (int i0 = 0; i0 < MR; i0 += 16) {
         const __mmask16 rows = lanes(m - i0);
         __m512i r[16];
@@ -95,19 +104,17 @@ void bf16_pack_a(uint16_t* __restrict dst, const float* __restrict a, int64_t rs
           r[t] = bf16_pairs(v0, v1);
         }
         transpose16(r);
-        for (int i = 0; i < 16 && i0 + i < MR; ++i) _mm512_storeu_si512(dst + (i0 + i) * kpad + p0, r[i]);
+        for (int i = 0; i < 16 && i0 + i < MR; ++i) _mm512_storeu_si512(dst + p0 * MR + (i0 + i) * 32, r[i]);
       }
       continue;
     }
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < MR; ++i) {  // any strides: gathered into a buffer first
       __m512i v = _mm512_setzero_si512();
-      if (i < m && cs == 1) {
-        v = bf16_run(a + i * rs + p0, kn);
-      } else if (i < m) {
+      if (i < m) {
         for (int64_t p = 0; p < kn; ++p) tmp[p] = a[i * rs + (p0 + p) * cs];
         v = bf16_run(tmp, kn);
       }
-      _mm512_storeu_si512(dst + i * kpad + p0, v);
+      _mm512_storeu_si512(dst + p0 * MR + i * 32, v);
     }
   }
 }
@@ -120,6 +127,20 @@ void bf16_pack_b(uint16_t* __restrict dst, const float* __restrict b, int64_t rs
   static_assert(NR % 16 == 0, "B slivers are whole 16-pair vectors");
   const int64_t kpad = (kc + 31) / 32 * 32;
   const int n_sl = (n + NR - 1) / NR;
+  if (cs == 1) {  // row-major: two rows at a time across all slivers (sequential reads)
+    for (int64_t q = 0; q < kpad / 2; ++q) {
+      const float* r0 = b + 2 * q * rs;
+      const float* r1 = 2 * q + 1 < kc ? r0 + rs : nullptr;
+      for (int j0 = 0; j0 < n_sl * NR; j0 += 16) {
+        const __mmask16 cols = 2 * q < kc ? lanes(n - j0) : 0;
+        const __m512 v0 = _mm512_maskz_loadu_ps(cols, r0 + j0);
+        const __m512 v1 = r1 ? _mm512_maskz_loadu_ps(cols, r1 + j0) : _mm512_setzero_ps();
+        uint16_t* d = dst + (j0 / NR) * NR * kpad + q * NR * 2 + (j0 % NR) * 2;
+        _mm512_storeu_si512(d, bf16_pairs(v0, v1));
+      }
+    }
+    return;
+  }
   alignas(64) float tmp[2][16];
   for (int s = 0; s < n_sl; ++s) {
     uint16_t* d = dst + s * NR * kpad;
@@ -127,7 +148,7 @@ void bf16_pack_b(uint16_t* __restrict dst, const float* __restrict b, int64_t rs
       const __mmask16 cols = lanes(n - j0);
       const int cn = static_cast<int>(std::clamp(n - j0, 0, 16));
       uint16_t* dj = d + (j0 - s * NR) * 2;
-      if (cs != 1 && rs == 1) {  // column-major: each column's k run as pairs, transposed
+      if (rs == 1) {  // column-major: each column's k run as pairs, transposed
         for (int64_t p0 = 0; p0 < kpad; p0 += 32) {
           const int64_t kn = std::min<int64_t>(32, kc - p0);
           __m512i r[16];
@@ -138,18 +159,12 @@ void bf16_pack_b(uint16_t* __restrict dst, const float* __restrict b, int64_t rs
         }
         continue;
       }
-      for (int64_t q = 0; q < kpad / 2; ++q) {
+      for (int64_t q = 0; q < kpad / 2; ++q) {  // any strides: gathered into a buffer first
         __m512 v[2];
         for (int h = 0; h < 2; ++h) {
           const int64_t p = 2 * q + h;
-          if (p >= kc || cn == 0) {
-            v[h] = _mm512_setzero_ps();
-          } else if (cs == 1) {
-            v[h] = _mm512_maskz_loadu_ps(cols, b + p * rs + j0);
-          } else {
-            for (int j = 0; j < cn; ++j) tmp[h][j] = b[p * rs + (j0 + j) * cs];
-            v[h] = _mm512_maskz_loadu_ps(cols, tmp[h]);
-          }
+          for (int j = 0; j < cn && p < kc; ++j) tmp[h][j] = b[p * rs + (j0 + j) * cs];
+          v[h] = p < kc ? _mm512_maskz_loadu_ps(cols, tmp[h]) : _mm512_setzero_ps();
         }
         _mm512_storeu_si512(dj + q * NR * 2, bf16_pairs(v[0], v[1]));
       }

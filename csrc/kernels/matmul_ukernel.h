@@ -24,15 +24,13 @@ namespace pyzen::matmul_detail {
 // element type; P the packed operands' type: T itself, or bfloat16 bits (uint16_t) for the
 // kernels that round float32 operands to bfloat16 while packing.
 //   kq: packed K is padded with zeros to a multiple of kq (the bfloat16 kernels' K step).
-//   a_rows: a packed A sliver is MR rows of kpad elements (lda = kpad, the layout AMX tiles
-//           load), else k-major (lda = MR).
 //   in_place: the micro-kernel can read a column-major A or row-major B without packing.
 //   rows: the matrix-vector kernel (no packing), or nullptr to take the blocked path.
 //   enter/leave: per-thread set-up around a call (AMX's tile configuration), or nullptr.
 template <typename T, typename P = T>
 struct Kernels {
   int mr, nr, kq;
-  bool a_rows, in_place;
+  bool in_place;
   void (*ukernel)(int64_t kc, const P* a, int64_t lda, const P* b, int64_t ldb, T* c,
                   int64_t ldc, bool accumulate);
   void (*pack_a)(P* dst, const T* a, int64_t rs, int64_t cs, int m, int64_t kc);
@@ -188,7 +186,7 @@ template <class V, int MR, int NV>
 pyzen::matmul_detail::Kernels<typename V::scalar> make_gemm_kernels() {
   using T = typename V::scalar;
   constexpr int NR = NV * V::width;
-  return {MR, NR, 1, false, true, gemm_ukernel<V, MR, NV>, gemm_pack_a<T, MR>, gemm_pack_b<T, NR>,
+  return {MR, NR, 1, true, gemm_ukernel<V, MR, NV>, gemm_pack_a<T, MR>, gemm_pack_b<T, NR>,
           gemm_rows<V>, nullptr, nullptr};
 }
 
