@@ -59,9 +59,30 @@ pyzen::MatmulArgs<T> matmul_args(const py::array& a, const py::array& b, const c
   return args;
 }
 
+// A bias is None or a C-contiguous 1-D array of C's dtype and n values.
 template <typename T>
-py::array matmul_typed(const py::array& a, const py::array& b) {
+const T* bias_pointer(const py::object& bias, int64_t n, const char* op) {
+  if (bias.is_none()) return nullptr;
+  if (!py::isinstance<py::array>(bias))
+    throw py::type_error(std::string(op) + ": bias must be an array or None, got " +
+                         std::string(py::str(py::type::of(bias).attr("__name__"))));
+  const py::array arr = py::reinterpret_borrow<py::array>(bias);
+  if (!arr.dtype().equal(py::dtype::of<T>()))
+    throw py::type_error(std::string(op) + ": bias must have the operands' dtype " +
+                         std::string(py::str(py::dtype::of<T>())) + ", got " + std::string(py::str(arr.dtype())));
+  if (arr.ndim() != 1 || arr.shape(0) != n)
+    throw py::value_error(std::string(op) + ": bias must have shape (" + std::to_string(n) + ",), got " +
+                          shape_str(arr));
+  if (!(arr.flags() & py::array::c_style))
+    throw py::value_error(std::string(op) + ": bias must be C-contiguous");
+  check_aligned(arr, op, "bias");
+  return static_cast<const T*>(arr.data());
+}
+
+template <typename T>
+py::array matmul_typed(const py::array& a, const py::array& b, const py::object& bias) {
   pyzen::MatmulArgs<T> args = matmul_args<T>(a, b, "matmul");
+  args.bias = bias_pointer<T>(bias, args.n, "matmul");
   py::array_t<T> c = new_array<T>("matmul", {args.batch, args.m, args.n});
   args.c = c.mutable_data();
   run_kernel("matmul", [&] { pyzen::matmul(args); });
@@ -83,7 +104,7 @@ void check_matmul_shapes(const py::array& a, const py::array& b, const char* op)
                           " != " + std::to_string(b.shape(0)) + ")");
 }
 
-py::array matmul(const py::array& a, const py::array& b) {
+py::array matmul(const py::array& a, const py::array& b, const py::object& bias) {
   const auto f32 = py::dtype::of<float>(), f64 = py::dtype::of<double>();
   const bool is_f32 = a.dtype().equal(f32) && b.dtype().equal(f32);
   const bool is_f64 = a.dtype().equal(f64) && b.dtype().equal(f64);
@@ -92,10 +113,10 @@ py::array matmul(const py::array& a, const py::array& b) {
     throw py::type_error("matmul: expected float32 or float64 arrays of the same dtype, got " +
                          std::string(py::str(a.dtype())) + " and " +
                          std::string(py::str(b.dtype())));
-  return is_f32 ? matmul_typed<float>(a, b) : matmul_typed<double>(a, b);
+  return is_f32 ? matmul_typed<float>(a, b, bias) : matmul_typed<double>(a, b, bias);
 }
 
-py::array matmul_bf16(const py::array& a, const py::array& b) {
+py::array matmul_bf16(const py::array& a, const py::array& b, const py::object& bias) {
   check_matmul_shapes(a, b, "matmul_bf16");
   const auto f32 = py::dtype::of<float>();
   if (!a.dtype().equal(f32) || !b.dtype().equal(f32))
@@ -108,6 +129,7 @@ py::array matmul_bf16(const py::array& a, const py::array& b) {
                           pyzen::isa_name(pyzen::active_isa()) +
                           "'): round the operands and call matmul");
   pyzen::MatmulArgs<float> args = matmul_args<float>(a, b, "matmul_bf16");
+  args.bias = bias_pointer<float>(bias, args.n, "matmul_bf16");
   py::array_t<float> c = new_array<float>("matmul_bf16", {args.batch, args.m, args.n});
   args.c = c.mutable_data();
   run_kernel("matmul_bf16", [&] { pyzen::matmul_bf16(args); });
@@ -216,18 +238,21 @@ void set_bf16_path(const std::string& name) {
 PYBIND11_MODULE(_C, m) {
   m.doc() = "pyzen CPU kernels (C++, OpenMP, run-time ISA dispatch).";
 
-  m.def("matmul", &matmul, py::arg("a").noconvert(), py::arg("b").noconvert(),
-        R"doc(Batched matrix product: a (B, M, K) @ b (B, K, N) -> new C-contiguous (B, M, N).
+  m.def("matmul", &matmul, py::arg("a").noconvert(), py::arg("b").noconvert(), py::arg("bias") = py::none(),
+        R"doc(Batched matrix product: a (B, M, K) @ b (B, K, N) [+ bias] -> new C-contiguous (B, M, N).
 
 Both arrays must be float32 or both float64 (no conversion is done); any strides,
 including 0 (broadcast) and negative, are accepted. Float32 accumulates in float32.
+bias: None or a C-contiguous (N,) array of the same dtype, added to every row (the
+products accumulate onto it: nn.Linear's bias without a second pass over C).
 Raises ValueError for bad shapes or strides, TypeError for bad dtypes.)doc");
 
   m.def("matmul_bf16", &matmul_bf16, py::arg("a").noconvert(), py::arg("b").noconvert(),
+        py::arg("bias") = py::none(),
         R"doc(Autocast's bfloat16 product: float32 a (B, M, K) @ b (B, K, N) -> float32 (B, M, N),
 the operands rounded to bfloat16 (nearest even; float32 denormals flush to zero), the
 products accumulated in float32, on the active bfloat16 path (bf16_path(): 'amx' or
-'avx512_bf16'). Any strides, as matmul. Raises ValueError on the 'float32' path, where the
+'avx512_bf16'). Any strides and an optional float32 bias, as matmul. Raises ValueError on the 'float32' path, where the
 caller rounds the operands and calls matmul.)doc");
 
   m.def("_matmul_blocking", [](int64_t k, bool f64) {

@@ -6,20 +6,27 @@ import numpy as np
 import numpy.typing as npt
 
 @overload
-def matmul(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Batched matrix product: a (B, M, K) @ b (B, K, N) -> new C-contiguous (B, M, N).
+def matmul(
+    a: npt.NDArray[np.float32], b: npt.NDArray[np.float32], bias: npt.NDArray[np.float32] | None = None
+) -> npt.NDArray[np.float32]:
+    """Batched matrix product: a (B, M, K) @ b (B, K, N) [+ bias] -> new C-contiguous (B, M, N).
 
     Both arrays must be float32 or both float64 (no conversion is done); any strides,
     including 0 (broadcast) and negative, are accepted. Float32 accumulates in float32.
+    bias: None or a C-contiguous (N,) array of the same dtype, added to every row.
     Raises ValueError for bad shapes or strides, TypeError for bad dtypes or non-arrays.
     """
 @overload
-def matmul(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
-def matmul_bf16(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+def matmul(
+    a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], bias: npt.NDArray[np.float64] | None = None
+) -> npt.NDArray[np.float64]: ...
+def matmul_bf16(
+    a: npt.NDArray[np.float32], b: npt.NDArray[np.float32], bias: npt.NDArray[np.float32] | None = None
+) -> npt.NDArray[np.float32]:
     """Autocast's bfloat16 product: float32 a (B, M, K) @ b (B, K, N) -> float32 (B, M, N),
     the operands rounded to bfloat16 (nearest even; float32 denormals flush to zero), the
     products accumulated in float32, on the active bfloat16 path ('amx' or 'avx512_bf16').
-    Any strides, as matmul. Raises ValueError on the 'float32' path."""
+    Any strides and an optional float32 bias, as matmul. Raises ValueError on the 'float32' path."""
 
 def _matmul_blocking(k: int, f64: bool = False) -> dict[str, int]: ...
 

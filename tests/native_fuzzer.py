@@ -251,7 +251,19 @@ def gen_matmul(r):
     b_ = layout(r, rand_array(r, (b, k, n), dt), False)
     if b and r.random() < 0.2:  # a broadcast batch (stride 0)
         a_ = np.broadcast_to(a_[:1], a_.shape)
-    return {"a": a_, "b": b_}, {"a": "array", "b": "array"}
+    bias = rand_array(r, (n,), dt) if r.random() < 0.3 else None
+    return {"a": a_, "b": b_, "bias": bias}, {"a": "array", "b": "array", "bias": "array"}
+
+
+def with_bias(x, want, bound, dt):
+    """want + bias and its share of the error bound, if the call has a valid bias."""
+    bias = x["bias"]
+    if bias is None:
+        return want, bound
+    need(isinstance(bias, np.ndarray) and bias.dtype == dt, "bias dtype")
+    need(bias.ndim == 1 and bias.shape[0] == want.shape[2] and bias.flags.c_contiguous, "bias shape")
+    need(bias.ctypes.data % bias.itemsize == 0, "bias alignment")
+    return want + f64(bias), bound + 2 * np.finfo(dt).eps * np.abs(f64(bias))
 
 
 def check_matmul(x, out):
@@ -261,6 +273,7 @@ def check_matmul(x, out):
     with np.errstate(all="ignore"):
         want = a @ b
         bound = 2 * (a.shape[2] + 1) * np.finfo(dt).eps * (np.abs(a) @ np.abs(b))  # dot-product error bound
+        want, bound = with_bias(x, want, bound, dt)
     assert isinstance(out, np.ndarray) and out.shape == want.shape and out.dtype == dt, f"matmul returned {out!r:.80}"
     fin = np.isfinite(want)
     err = np.abs(out.astype(np.float64) - want)
@@ -269,7 +282,7 @@ def check_matmul(x, out):
 
 def gen_matmul_bf16(r):
     args, kinds = gen_matmul(r)
-    return {k: v.astype(np.float32) for k, v in args.items()}, kinds
+    return {k: None if v is None else v.astype(np.float32) for k, v in args.items()}, kinds
 
 
 def check_matmul_bf16(x, out):
@@ -280,7 +293,8 @@ def check_matmul_bf16(x, out):
     need(a.ndim == 3 and b.ndim == 3 and a.shape[0] == b.shape[0] and a.shape[2] == b.shape[1], "shapes")
     with np.errstate(all="ignore"):
         want = a @ b
-        bound = 2 * (a.shape[2] + 1) * np.finfo(np.float32).eps * (np.abs(a) @ np.abs(b)) 
+        bound = 2 * (a.shape[2] + 1) * np.finfo(np.float32).eps * (np.abs(a) @ np.abs(b))
+        want, bound = with_bias(x, want, bound, np.float32)
     assert isinstance(out, np.ndarray) and out.shape == want.shape and out.dtype == np.float32, f"matmul_bf16 returned {out!r:.80}"
     fin = np.isfinite(want)
     err = np.abs(out.astype(np.float64) - want)

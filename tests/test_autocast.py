@@ -194,3 +194,23 @@ def test_linear_under_autocast_keeps_float32_outputs_and_float64_exact(bf16_path
     want = ref_round(to_np(x)).astype(np.float64) @ ref_round(w.astype(np.float32)).T.astype(np.float64) + bias
     assert_np_close(to_np(y), want, 1e-4, 1e-5, what="linear under autocast")
     assert_np_close(to_np(y64), to_np(x).astype(np.float64) @ w.T + bias, 1e-12, 1e-12, what="float64 linear under autocast")
+
+
+@pytest.mark.parametrize("x_shape", [(7,), (33, 20), (2, 9, 20)])
+def test_linear_backward_under_autocast(bf16_path, rng, x_shape):
+    """F.linear's one-node backward rounds g, x and w as the forward does; the weight's
+    gradient is g^T x in the weight's own layout."""
+    k = x_shape[-1]
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in (x_shape, (17, k), (17,)))
+    g = rng.standard_normal(x_shape[:-1] + (17,)).astype(np.float32)
+    tx, tw, tb = (pyzen.tensor(v, requires_grad=True) for v in (x, w, b))
+    with pyzen.autocast("cpu", dtype=pyzen.bfloat16):
+        out = pyzen.nn.functional.linear(tx, tw, tb)
+    out.backward(pyzen.tensor(g))
+    rx, rw, rg = (ref_round(v).astype(np.float64) for v in (x, w, g))
+    assert_np_close(to_np(out), rx @ rw.T + b, 1e-4, 1e-5, what="bf16 linear")
+    assert_np_close(to_np(tx.grad), rg @ rw, 1e-4, 1e-5, what="bf16 linear dx")
+    g2, x2 = rg.reshape(-1, 17), rx.reshape(-1, k)
+    assert_np_close(to_np(tw.grad), g2.T @ x2, 1e-4, 1e-5, what="bf16 linear dw")
+    assert_np_close(to_np(tb.grad), g.reshape(-1, 17).sum(0), 1e-4, 1e-5, what="bf16 linear db")
+    assert to_np(tw.grad).flags.c_contiguous

@@ -197,6 +197,25 @@ def test_C_matmul_any_strides(isa, layout, np_dtype, shape):
     assert_np_close(got, want, rtol, atol, what=f"{isa} {layout}")
 
 
+@pytest.mark.parametrize("np_dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("shape", [(2, 1, 50, 100), (1, 37, 700, 45), (2, 3, 0, 4), (1, 13, 7, 33)],
+                         ids=["rows_kernel", "k_blocks_and_edges", "empty_k", "small"])
+def test_C_matmul_bias_is_added_to_every_row(isa, np_dtype, shape):
+    bsz, m, k, n = shape
+    rng = rng_for("C bias", shape)
+    a = rng.uniform(-1, 1, (bsz, m, k)).astype(np_dtype)
+    b = np.swapaxes(rng.uniform(-1, 1, (bsz, n, k)).astype(np_dtype), 1, 2)
+    bias = rng.uniform(-1, 1, n).astype(np_dtype)
+    got = C.matmul(a, b, bias)
+    want = np.matmul(a.astype(np.float64), b.astype(np.float64)) + bias
+    rtol, atol = (1e-12, 1e-12 * max(k, 1)) if np_dtype == np.float64 else (1e-5, 2e-6 * max(k, 1))
+    assert_np_close(got, want, rtol, atol, what=f"{isa} bias")
+    with pytest.raises(TypeError, match="matmul: bias must have the operands' dtype"):
+        C.matmul(a, b, bias.astype(np.float16))
+    with pytest.raises(ValueError, match="matmul: bias must be C-contiguous"):
+        C.matmul(a, b, np.repeat(bias, 2)[::2])
+
+
 def test_C_matmul_validates():
     a = np.ones((2, 3, 4), np.float32)
     with pytest.raises(ValueError, match=r"matmul: shapes \(2, 3, 4\) and \(2, 5, 6\) cannot be multiplied \(4 != 5\)"):

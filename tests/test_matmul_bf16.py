@@ -141,3 +141,16 @@ def test_bf16_paths_follow_the_cpu_flags_and_setter():
     with pytest.raises(ValueError, match="set_bf16_path.*'bogus'"):
         C.set_bf16_path("bogus")
     assert C.bf16_path() in paths
+
+
+@pytest.mark.parametrize("k", [0, 5, 700])
+def test_matmul_bf16_bias_seeds_every_row(native_path, rng, k):
+    a = rng.standard_normal((2, 45, k)).astype(np.float32)
+    b = _layout(rng.standard_normal((2, k, 70)).astype(np.float32), "t")
+    bias = rng.standard_normal(70).astype(np.float32)
+    got = C.matmul_bf16(a, b, bias)
+    want = ref_round(a).astype(np.float64) @ ref_round(b) + bias
+    bound = (k + 1) * 2.0**-24 * (np.abs(ref_round(a)).astype(np.float64) @ np.abs(ref_round(b)) + np.abs(bias))
+    assert np.all(np.abs(got - want) <= bound)
+    with pytest.raises(ValueError, match=r"matmul_bf16: bias must have shape \(70,\)"):
+        C.matmul_bf16(a, b, bias[:5])

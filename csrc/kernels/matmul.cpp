@@ -233,7 +233,8 @@ struct Gemm {
       for (int64_t kb = 0; kb < n_kb; ++kb, ++step) {
         const int64_t p0 = kb * kc, kcur = std::min(kc, K - p0);
         const int64_t kpad = round_up(kcur, ker.kq);  // packed K (zero-padded)
-        const bool accumulate = kb > 0;
+        // A bias seeds C: the first K-block's products accumulate on top of it.
+        const bool seed = kb == 0 && x.bias != nullptr, accumulate = kb > 0 || seed;
         P* bpack = bbuf + (step & 1) * nc * kc;  // double buffer: one barrier per step
         const T* Bk = B + p0 * b_rs + j0 * b_cs;
         if (b_in_place) {  // only a partial last sliver needs packing
@@ -279,10 +280,14 @@ struct Gemm {
               const int64_t lda = ap_packed ? mr : a_cs;
               T* cp = C + (i0 + ir) * N + j;
               if (m == mr && n == nr) {
+                if (seed)
+                  for (int i = 0; i < m; ++i) std::copy(x.bias + j, x.bias + j + n, cp + i * N);
                 ker.ukernel(kpad, ap, lda, bp, ldb, cp, N, accumulate);
               } else {  // edge tile: the same kernel call on a scratch copy of the valid part
-                if (accumulate)
-                  for (int i = 0; i < m; ++i) std::copy(cp + i * N, cp + i * N + n, tmp + i * nr);
+                for (int i = 0; i < m && accumulate; ++i) {
+                  const T* src = seed ? x.bias + j : cp + i * N;
+                  std::copy(src, src + n, tmp + i * nr);
+                }
                 ker.ukernel(kpad, ap, lda, bp, ldb, tmp, nr, accumulate);
                 for (int i = 0; i < m; ++i) std::copy(tmp + i * nr, tmp + i * nr + n, cp + i * N);
               }
@@ -300,7 +305,13 @@ template <typename T, typename P>
 void matmul_impl(const MatmulArgs<T>& x, const Kernels<T, P>& ker) {
   if (x.batch == 0 || x.m == 0 || x.n == 0) return;
   if (x.k == 0) {
-    std::fill(x.c, x.c + x.batch * x.m * x.n, T(0));
+    for (int64_t row = 0; row < x.batch * x.m; ++row) {
+      T* c = x.c + row * x.n;
+      if (x.bias)
+        std::copy(x.bias, x.bias + x.n, c);
+      else
+        std::fill(c, c + x.n, T(0));
+    }
     return;
   }
   const int64_t work = x.m * x.n * x.k;  // multiply-adds per batch item
@@ -314,9 +325,12 @@ void matmul_impl(const MatmulArgs<T>& x, const Kernels<T, P>& ker) {
   // the blocked path (measured faster than a direct loop even at 16^3).
   if (ker.rows != nullptr && x.b_stride[2] == 1 && x.m <= 2 && x.n >= 64) {
 #pragma omp parallel for num_threads(nthreads) schedule(static) if (nthreads > 1)
-    for (int64_t bi = 0; bi < x.batch; ++bi)
+    for (int64_t bi = 0; bi < x.batch; ++bi) {
+      T* c = x.c + bi * x.m * x.n;
       ker.rows(x.m, x.n, x.k, x.a + bi * x.a_stride[0], x.a_stride[1], x.a_stride[2],
-               x.b + bi * x.b_stride[0], x.b_stride[1], x.c + bi * x.m * x.n, x.n);
+               x.b + bi * x.b_stride[0], x.b_stride[1], c, x.n);
+      for (int64_t i = 0; i < x.m * x.n && x.bias; ++i) c[i] += x.bias[i % x.n];
+    }
     return;
   }
   // Many batch items: one item per thread at a time (no barriers). Otherwise the whole

@@ -10,6 +10,7 @@ struct MatmulArgs {
   const T* a;  // element (b, i, p) at a[b*a_stride[0] + i*a_stride[1] + p*a_stride[2]]
   const T* b;  // element (b, p, j) at b[b*b_stride[0] + p*b_stride[1] + j*b_stride[2]]
   T* c;        // C-contiguous (batch, m, n) output, fully overwritten
+  const T* bias = nullptr;  // n values added to every row of C (nn.Linear's), or nullptr
   int64_t batch, m, n, k;
   int64_t a_stride[3];  // in elements; any sign, 0 allowed (broadcast)
   int64_t b_stride[3];

@@ -211,21 +211,24 @@ def embedding_backward(g: np.ndarray, index: np.ndarray, num_rows: int) -> np.nd
 
 
 # ---- matmul ----
-def matmul(a: np.ndarray, b: np.ndarray, bf16: bool = False) -> np.ndarray:
-    """a: (..., M, K), b: (..., K, N) with equal batch shapes (already broadcast). bf16:
-    float32 operands rounded to bfloat16 (autocast) and float32 accumulation: the AMX or
-    AVX512-BF16 kernel (_C.matmul_bf16) where the CPU has one, else the float32 kernel on
-    rounded copies."""
+def matmul(a: np.ndarray, b: np.ndarray, bf16: bool = False, bias: np.ndarray | None = None) -> np.ndarray:
+    """a: (..., M, K), b: (..., K, N) with equal batch shapes (already broadcast), plus an
+    optional (N,) bias of their dtype added to every row (inside the kernel, no extra pass).
+    bf16: float32 operands rounded to bfloat16 (autocast) and float32 accumulation: the AMX
+    or AVX512-BF16 kernel (_C.matmul_bf16) where the CPU has one, else the float32 kernel
+    on rounded copies."""
     native_bf16 = bf16 and a.dtype == np.float32 and _C.bf16_path() != "float32"
     if bf16 and not native_bf16:
         a, b = round_bf16(a), round_bf16(b)
     if a.dtype.kind != "f":
-        return np.matmul(a, b)
+        out = np.matmul(a, b)
+        return out if bias is None else out + bias
     batch = a.shape[:-2]
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
     nb = math.prod(batch)  # not -1: NumPy cannot infer it when a size is 0
     kernel = _C.matmul_bf16 if native_bf16 else _C.matmul
-    out = kernel(a.reshape((nb, m, k)), b.reshape((nb, k, n)))
+    bias = None if bias is None else np.ascontiguousarray(bias, dtype=a.dtype)
+    out = kernel(a.reshape((nb, m, k)), b.reshape((nb, k, n)), bias)
     return out.reshape(batch + (m, n))
 
 

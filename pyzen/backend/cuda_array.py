@@ -782,9 +782,10 @@ def index_add(out: CudaArray, index: Any, values: Any) -> None:
 
 
 # ---- matmul ----
-def matmul(a: CudaArray, b: CudaArray, bf16: bool = False) -> CudaArray:
-    """a: (..., M, K), b: (..., K, N) with equal batch shapes (already broadcast). bf16:
-    float32 operands rounded to bfloat16, tensor cores, float32 accumulation (autocast)."""
+def matmul(a: CudaArray, b: CudaArray, bf16: bool = False, bias: CudaArray | None = None) -> CudaArray:
+    """a: (..., M, K), b: (..., K, N) with equal batch shapes (already broadcast), plus an
+    optional (N,) bias added to every row. bf16: float32 operands rounded to bfloat16,
+    tensor cores, float32 accumulation (autocast)."""
     if a.dtype != b.dtype:
         dtype = np.result_type(a.dtype, b.dtype)
         a, b = astype(a, dtype, False), astype(b, dtype, False)
@@ -792,4 +793,4 @@ def matmul(a: CudaArray, b: CudaArray, bf16: bool = False) -> CudaArray:
         raise TypeError("matmul: bool arrays are not supported on CUDA")
     out = empty(a.shape[:-1] + (b.shape[-1],), a.dtype)
     _cuda.matmul(out._a, a._a, b._a, bf16)
-    return out
+    return out if bias is None else binary("add", out, bias)

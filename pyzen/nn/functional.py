@@ -4,7 +4,7 @@ from __future__ import annotations
 from .. import _dtype, backend
 from .._tensor import Tensor
 from ..ops import (
-    embedding as _embedding, exp, gelu, log, log_softmax, matmul, maximum, mean, relu,
+    embedding as _embedding, exp, gelu, linear, log, log_softmax, matmul, maximum, mean, relu,
     sigmoid, silu, softmax, sum, tanh, where,
 )
 from ..ops._util import check_index
@@ -17,12 +17,6 @@ __all__ = [
     "nll_loss", "one_hot", "relu", "scaled_dot_product_attention", "sigmoid", "silu", "softmax",
     "tanh",
 ]
-
-
-def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """input @ weight.T + bias, with weight laid out [out_features, in_features] like PyTorch."""
-    out = matmul(input, weight.mT)
-    return out if bias is None else out + bias
 
 
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:

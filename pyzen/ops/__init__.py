@@ -7,7 +7,7 @@ from .elementwise import (
 )
 from .fused import cross_entropy, dropout, layer_norm, scaled_dot_product_attention
 from .indexing import embedding, gather, getitem, index_put, index_select
-from .linalg import bmm, matmul, mm
+from .linalg import bmm, linear, matmul, mm
 from .reduction import (
     all, amax, amin, any, argmax, argmin, cumsum, log_softmax, logsumexp, max, mean, min, prod,
     softmax, std, sum, topk, var,

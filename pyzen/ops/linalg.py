@@ -54,6 +54,49 @@ class MatmulFolded(Function):
         return ga, gb, None
 
 
+class Linear(Function):
+    """x (..., K) @ w.T + bias with w (N, K), as one node: the batch folds into one product,
+    the kernel adds the bias as it writes the output, and the weight's gradient is computed as g.T @ x, which is already w's (N, K) layout
+    (through a transposed view, x.T @ g, it came out (K, N) and had to be copied across)."""
+
+    _raw = True
+
+    @staticmethod
+    def forward(ctx, x, w, bias, bf16):
+        bx = be(x)
+        lead = x.shape[:-1]
+        x2 = bx.reshape(x, (-1, x.shape[-1]))
+        ctx.save_for_backward(w if ctx.needs_input_grad[0] else None, x2 if ctx.needs_input_grad[1] else None)
+        ctx.lead, ctx.bf16, ctx.has_bias = lead, bf16, bias is not None
+        out = bx.matmul(x2, bx.swapaxes(w, 0, 1), bf16, bias)  # the bias seeds the products
+        return bx.reshape(out, lead + (w.shape[0],))
+
+    @staticmethod
+    def backward(ctx, g):
+        w, x2 = ctx._saved
+        bx = be(g)
+        g2 = bx.reshape(g, (-1, g.shape[-1]))
+        gx = bx.reshape(bx.matmul(g2, w, ctx.bf16), ctx.lead + (w.shape[1],)) if w is not None else None
+        gw = bx.matmul(bx.swapaxes(g2, 0, 1), x2, ctx.bf16) if x2 is not None else None
+        gb = bx.sum_to(g2, (g2.shape[1],)) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return gx, gw, gb, None
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """input @ weight.T + bias, with weight laid out [out_features, in_features] like PyTorch."""
+    plain = (
+        all(isinstance(t, Tensor) for t in (input, weight)) and input.ndim >= 1 and weight.ndim == 2
+        and input.shape[-1] == weight.shape[1] and input._data.dtype == weight._data.dtype
+        and input.dtype is not _dtype.bool_
+        and (bias is None or (isinstance(bias, Tensor) and tuple(bias.shape) == (weight.shape[0],)
+                              and bias._data.dtype == weight._data.dtype))
+    )
+    if plain:
+        return Linear.apply(input, weight, bias, autocast_bf16(input))
+    out = matmul(input, weight.mT)  # names what is wrong, or broadcasts an unusual bias below
+    return out if bias is None else out + bias
+
+
 def matmul(input: Tensor, other: Tensor) -> Tensor:
     a, b = input, other
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
