@@ -96,7 +96,7 @@ Kernels<float> select_kernels(Isa isa, float) {
   if (isa == Isa::avx2) return matmul_detail::sgemm_kernels_avx2();
 #endif
   (void)isa;
-  return make_gemm_kernels<ScalarVec<float>, 4, 8>();
+  return make_gemm_kernels<ScalarVec<float>, 4, 8, 768>();
 }
 
 Kernels<double> select_kernels(Isa isa, double) {
@@ -105,7 +105,7 @@ Kernels<double> select_kernels(Isa isa, double) {
   if (isa == Isa::avx2) return matmul_detail::dgemm_kernels_avx2();
 #endif
   (void)isa;
-  return make_gemm_kernels<ScalarVec<double>, 4, 8>();
+  return make_gemm_kernels<ScalarVec<double>, 4, 8, 384>();
 }
 
 // The bfloat16 kernels, or nullptr on the float32 path (rounded operands in the caller).
@@ -144,17 +144,11 @@ void* scratch(int slot, int64_t bytes) {
   return b.p;
 }
 
-// Cache budgets (bytes). KC: one packed B sliver (KC x NR) stays in L1 while the A slivers
-// stream past it. MC: the packed A block (MC x KC) stays in L2. NC: the packed B panel
-// (KC x NC) is shared by the threads from L3.
-constexpr int64_t kL1Sliver = 24 * 1024;
+// Cache budgets (bytes); the K-block (KC) is each kernel set's kc_max (matmul_ukernel.h).
+// MC: the packed A block (MC x KC) stays in L2. NC: the packed B panel (KC x NC) is shared
+// by the threads from L3. The bfloat16 (AMX) kernels take a 384 KiB A block.
 constexpr int64_t kL2Block = 192 * 1024;
 constexpr int64_t kL3Panel = 3 * 512 * 1024;
-// bfloat16 kernels (AMX): K-blocks of up to 1024 and a 384 KiB A block. Each K-block is a
-// pass over C (a load and a store of every C tile), and with AMX's speed those passes cost
-// more than the L1 misses of a 64 KiB B sliver: single thread, 2048^3 879 -> 1112-1145
-// GFLOP/s against KC 384 and a 192 KiB A block.
-constexpr int64_t kBf16KcMax = 1024;
 constexpr int64_t kBf16L2Block = 384 * 1024;
 // Operands read in place (no packing) when a K-block of them spans at most this much.
 constexpr int64_t kInPlaceSpan = 64 * 1024;
@@ -167,7 +161,7 @@ MatmulBlocking blocking(const Kernels<T, P>& ker, int64_t k) {
   MatmulBlocking b;
   b.mr = ker.mr;
   b.nr = ker.nr;
-  b.kc_max = ker.kq > 1 ? kBf16KcMax : std::max<int64_t>(32, kL1Sliver / (ker.nr * sz));
+  b.kc_max = ker.kc_max;
   b.kc = round_up(ceil_div(k, ceil_div(k, b.kc_max)), ker.kq);
   const int64_t l2_block = ker.kq > 1 ? kBf16L2Block : kL2Block;
   b.mc = std::max<int64_t>(ker.mr, l2_block / (b.kc * sz) / ker.mr * ker.mr);

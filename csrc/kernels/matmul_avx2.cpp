@@ -11,7 +11,8 @@
 
 namespace pyzen::matmul_detail {
 
-Kernels<float> sgemm_kernels_avx2() { return make_gemm_kernels<Avx2F32, 6, 2>(); }
-Kernels<double> dgemm_kernels_avx2() { return make_gemm_kernels<Avx2F64, 6, 2>(); }
+// K-blocks of 384: a 24 KiB B sliver in Zen 3's 32 KiB L1 (matmul.cpp's history).
+Kernels<float> sgemm_kernels_avx2() { return make_gemm_kernels<Avx2F32, 6, 2, 384>(); }
+Kernels<double> dgemm_kernels_avx2() { return make_gemm_kernels<Avx2F64, 6, 2, 384>(); }
 
 }  // namespace pyzen::matmul_detail

@@ -49,7 +49,7 @@ void avx512bf16_ukernel(int64_t kpad, const uint16_t* a, int64_t, const uint16_t
 }  // namespace
 
 Kernels<float, uint16_t> sbgemm_kernels_avx512bf16() {
-  return {kMR, kNR, 32, false, avx512bf16_ukernel, bf16_pack_a<kMR>, bf16_pack_b<kNR>,
+  return {kMR, kNR, 1024, 32, false, avx512bf16_ukernel, bf16_pack_a<kMR>, bf16_pack_b<kNR>,
           nullptr, nullptr, nullptr};
 }
 

@@ -23,13 +23,16 @@ namespace pyzen::matmul_detail {
 // One ISA's kernel set, as the driver (matmul.cpp) uses it. T is the operands' and C's
 // element type; P the packed operands' type: T itself, or bfloat16 bits (uint16_t) for the
 // kernels that round float32 operands to bfloat16 while packing.
+//   kc_max: the largest K-block. Each K-block is one pass over C, so larger is better until
+//           the B sliver (kc x NR) falls out of the cache that feeds the kernel (measured per
+//           kernel: see the ISA files).
 //   kq: packed K is padded with zeros to a multiple of kq (the bfloat16 kernels' K step).
 //   in_place: the micro-kernel can read a column-major A or row-major B without packing.
 //   rows: the matrix-vector kernel (no packing), or nullptr to take the blocked path.
 //   enter/leave: per-thread set-up around a call (AMX's tile configuration), or nullptr.
 template <typename T, typename P = T>
 struct Kernels {
-  int mr, nr, kq;
+  int mr, nr, kc_max, kq;
   bool in_place;
   void (*ukernel)(int64_t kc, const P* a, int64_t lda, const P* b, int64_t ldb, T* c,
                   int64_t ldc, bool accumulate);
@@ -182,11 +185,11 @@ void gemm_rows(int64_t m, int64_t n, int64_t k, const typename V::scalar* a, int
   }
 }
 
-template <class V, int MR, int NV>
+template <class V, int MR, int NV, int KC>
 pyzen::matmul_detail::Kernels<typename V::scalar> make_gemm_kernels() {
   using T = typename V::scalar;
   constexpr int NR = NV * V::width;
-  return {MR, NR, 1, true, gemm_ukernel<V, MR, NV>, gemm_pack_a<T, MR>, gemm_pack_b<T, NR>,
+  return {MR, NR, KC, 1, true, gemm_ukernel<V, MR, NV>, gemm_pack_a<T, MR>, gemm_pack_b<T, NR>,
           gemm_rows<V>, nullptr, nullptr};
 }
 
