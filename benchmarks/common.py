@@ -1,5 +1,5 @@
-"""Helpers the kernel benchmarks share: machine description, load average, measured copy
-bandwidth (pyzen-bench's measurement), interleaved timing, table formatting.
+"""Helpers the kernel benchmarks share: machine description, load average, the memory roof
+of a working set (pyzen-bench's measurement), interleaved timing, table formatting.
 
 Importing this module sets OMP_WAIT_POLICY=PASSIVE unless it is set: pyzen and torch each
 have an OpenMP pool, and with interleaved calls one library's spinning idle threads would
@@ -21,7 +21,7 @@ from collections.abc import Callable  # noqa: E402
 import numpy as np  # noqa: E402
 
 from pyzen import _C  # noqa: E402
-from pyzen.bench.peaks import copy_bandwidth_gbs as copy_bandwidth  # noqa: E402,F401  (re-exported)
+from pyzen.bench.peaks import cache_levels, copy_roof, level_of  # noqa: E402
 
 def machine() -> str:
     try:
@@ -73,3 +73,11 @@ def header(name: str, threads: int) -> str:
 
 def fmt_row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
+
+
+def roof_cell(gbs: float, footprint: float, threads: int) -> str:
+    """'NN% L3': gbs against the best plain loop over a working set of `footprint` bytes
+    (pyzen.bench.peaks.copy_roof), or 'over roof!' where a disturbed run reads above it."""
+    roof = copy_roof(footprint, threads)
+    level = level_of(footprint, cache_levels(), threads)
+    return f"{100 * gbs / roof:.0f}% {level}" if gbs <= roof else "over roof!"

@@ -280,6 +280,21 @@ caller rounds the operands and calls matmul.)doc");
       },
       py::arg("iters"), "Run float32 FMA chains on every thread with the active ISA; returns the FLOPs done.");
 
+  m.def("memory_bandwidth", [](int64_t bytes_per_thread, int64_t rounds, const std::string& mode) {
+        const int m = mode == "read" ? 0 : mode == "copy" ? 1 : mode == "update" ? 2 : -1;
+        if (m < 0)
+          throw py::value_error("memory_bandwidth: mode must be 'read', 'copy' or 'update', got '" + mode + "'");
+        if (bytes_per_thread < 2048 || bytes_per_thread > (int64_t(1) << 34) || rounds < 1)
+          throw py::value_error("memory_bandwidth: expected 2048 <= bytes_per_thread <= 2^34 and rounds >= 1, got " +
+                                std::to_string(bytes_per_thread) + " and " + std::to_string(rounds));
+        double rate = 0.0;
+        run_kernel("memory_bandwidth", [&] { rate = pyzen::memory_bandwidth(bytes_per_thread, rounds, m); });
+        return rate;
+      },
+      py::arg("bytes_per_thread"), py::arg("rounds"), py::arg("mode"),
+      "Bytes read plus written per second when every thread streams `rounds` times over a private "
+      "working set of bytes_per_thread: mode 'read' (sum), 'copy' or 'update' (y += x). The roofs.");
+
   m.def("isa", [] { return std::string(pyzen::isa_name(pyzen::active_isa())); },
         "The instruction set the CPU kernels use: 'avx512', 'avx2' or 'scalar'.");
   m.def("supported_isas", [] {

@@ -116,6 +116,10 @@ def adamw_step(
 def fma_loop(iters: int) -> int:
     """Run float32 FMA chains on every thread with the active ISA; returns the FLOPs done."""
 
+def memory_bandwidth(bytes_per_thread: int, rounds: int, mode: Literal["read", "copy", "update"]) -> float:
+    """Bytes read plus written per second when every thread streams `rounds` times over a
+    private working set of bytes_per_thread: 'read' (sum), 'copy' or 'update' (y += x)."""
+
 def isa() -> Literal["avx512", "avx2", "scalar"]:
     """The instruction set the CPU kernels use."""
 

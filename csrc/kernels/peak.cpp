@@ -5,7 +5,16 @@
 //
 // Measured 2026-11-22, AMD EPYC 2 vCPUs, AVX2, 2 threads: 195 GFLOP/s (an inline-asm FMA
 // loop gives 203), the peak pyzen-bench's "% peak" column divides by (benchmarks/RESULTS.md).
+//
+// memory_bandwidth: the bandwidth roofs. Every thread streams over its own buffers with the
+// active ISA's aligned vector loads and stores, reading (sum), copying or updating in place
+// (y += x: no write-allocate reads, as in a kernel that updates what it read); pyzen-bench
+// takes the best of the three at the working-set size of the row it compares.
 #include "kernels/peak.h"
+
+#include <algorithm>
+#include <chrono>
+#include <new>
 
 #include "cpu_features.h"
 #include "parallel.h"
@@ -16,6 +25,18 @@
 
 namespace pyzen {
 namespace {
+
+// 64-byte aligned floats for the copy loop's buffers (aligned vector loads and stores).
+struct AlignedFloats {
+  float* data;
+  explicit AlignedFloats(size_t n)
+      : data(static_cast<float*>(::operator new[](n * sizeof(float), std::align_val_t(64)))) {
+    std::fill(data, data + n, 1.0f);
+  }
+  ~AlignedFloats() { ::operator delete[](data, std::align_val_t(64)); }
+  AlignedFloats(const AlignedFloats&) = delete;
+  AlignedFloats& operator=(const AlignedFloats&) = delete;
+};
 
 constexpr int kChains = 10;
 
@@ -46,6 +67,69 @@ __attribute__((target("avx2,fma"))) float chains_avx2(int64_t iters) {
   return sum;
 }
 #endif
+
+// The memory roof loops over a thread's buffers x and y (n floats each, n a multiple of 64,
+// 64-byte aligned), `rounds` times: read (sum x), copy (y = x) or update (y += x). Written
+// with GCC vector types of BYTES bytes and always inlined into a per-ISA wrapper, so each
+// wrapper's loads and stores are that ISA's widest. The empty asm keeps rounds apart.
+template <int BYTES>
+struct FloatVec;
+template <>
+struct FloatVec<16> {
+  typedef float type __attribute__((vector_size(16)));
+};
+template <>
+struct FloatVec<32> {
+  typedef float type __attribute__((vector_size(32)));
+};
+template <>
+struct FloatVec<64> {
+  typedef float type __attribute__((vector_size(64)));
+};
+
+template <int BYTES>
+__attribute__((always_inline)) inline float stream_rounds(int mode, const float* x, float* y, int64_t n,
+                                                          int64_t rounds) {
+  using vec = typename FloatVec<BYTES>::type;
+  constexpr int64_t W = BYTES / 4;
+  const vec* xv = reinterpret_cast<const vec*>(x);
+  vec* yv = reinterpret_cast<vec*>(y);
+  const int64_t nv = n / W;
+  vec a0 = {}, a1 = {}, a2 = {}, a3 = {};
+  for (int64_t r = 0; r < rounds; ++r) {
+    if (mode == 0) {
+      for (int64_t i = 0; i < nv; i += 4) {
+        a0 += xv[i];
+        a1 += xv[i + 1];
+        a2 += xv[i + 2];
+        a3 += xv[i + 3];
+      }
+    } else if (mode == 1) {
+      for (int64_t i = 0; i < nv; ++i) yv[i] = xv[i];
+    } else {
+      for (int64_t i = 0; i < nv; ++i) yv[i] += xv[i];
+    }
+    __asm__ volatile("" : : "r"(y) : "memory");
+  }
+  const vec a = a0 + a1 + a2 + a3;
+  float sum = 0.f;
+  for (int64_t l = 0; l < W; ++l) sum += a[l];
+  return sum;
+}
+
+#if defined(PYZEN_X86_KERNELS)
+__attribute__((target("avx512f"))) float stream_avx512(int mode, const float* x, float* y, int64_t n, int64_t rounds) {
+  return stream_rounds<64>(mode, x, y, n, rounds);
+}
+
+__attribute__((target("avx2"))) float stream_avx2(int mode, const float* x, float* y, int64_t n, int64_t rounds) {
+  return stream_rounds<32>(mode, x, y, n, rounds);
+}
+#endif
+
+float stream_portable(int mode, const float* x, float* y, int64_t n, int64_t rounds) {
+  return stream_rounds<16>(mode, x, y, n, rounds);
+}
 
 float chains_scalar(int64_t iters) {
   float acc[kChains];
@@ -84,6 +168,43 @@ int64_t fma_loop(int64_t iters) {
   }
   (void)sink;
   return iters * kChains * width * 2 * threads;
+}
+
+double memory_bandwidth(int64_t bytes_per_thread, int64_t rounds, int mode) {
+  const Isa isa = active_isa();
+  const int64_t n = bytes_per_thread / 8 / 64 * 64;  // floats in each of x and y
+  const int threads = get_num_threads();
+  // Allocated here, not in the parallel region: a std::bad_alloc must not leave a thread.
+  AlignedFloats buf(static_cast<size_t>(2 * n * threads));
+  double seconds = 0.0;
+  volatile float sink = 0.f;
+#pragma omp parallel num_threads(threads)
+  {
+    const float* x = buf.data + 2 * n * thread_id();
+    float* y = buf.data + 2 * n * thread_id() + n;
+    for (int timed = 0; timed < 2; ++timed) {  // one untimed round warms the caches and pages
+#pragma omp barrier
+      const auto start = std::chrono::steady_clock::now();
+      const int64_t reps = timed ? rounds : 1;
+      float s;
+#if defined(PYZEN_X86_KERNELS)
+      if (isa == Isa::avx512)
+        s = stream_avx512(mode, x, y, n, reps);
+      else if (isa == Isa::avx2)
+        s = stream_avx2(mode, x, y, n, reps);
+      else
+#endif
+        s = stream_portable(mode, x, y, n, reps);
+#pragma omp barrier
+#pragma omp master
+      {
+        seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        sink = sink + s;
+      }
+    }
+  }
+  const double bytes_per_float = mode == 0 ? 4 : mode == 1 ? 8 : 12;
+  return seconds > 0 ? bytes_per_float * n * rounds * threads / seconds : 0.0;
 }
 
 }  // namespace pyzen

@@ -11,7 +11,7 @@ import time
 
 from .. import _C, __version__
 from .cases import KERNELS, Case
-from .peaks import best_of, copy_bandwidth_gbs, fma_peak_gflops
+from .peaks import best_of, cache_levels, copy_roof, fma_peak_gflops, level_of, level_roofs
 
 TOLERANCE = 1e-3  # relative error allowed against the float64 reference
 
@@ -35,18 +35,32 @@ def measure(case: Case, repeat: int) -> dict:
             fn()
             best[name] = min(best[name], best_of(fn, repeat))
     rates = {name: case.work / t / 1e9 for name, t in best.items()}
-    return {"kernel": case.kernel, "shape": list(case.shape), "unit": case.unit, "error": error, "ms": {k: v * 1e3 for k, v in best.items()}, "rate": rates}
+    return {"kernel": case.kernel, "shape": list(case.shape), "unit": case.unit, "footprint": case.footprint, "error": error,
+            "ms": {k: v * 1e3 for k, v in best.items()}, "rate": rates}
 
 
-HEADER = f"{'kernel':<22} {'shape':<22} {'pyzen ms':>9} {'rate':>14} {'% peak':>7} {'vs numpy':>9} {'vs torch':>9}"
+HEADER = f"{'kernel':<22} {'shape':<22} {'pyzen ms':>9} {'rate':>14} {'% roof':>11} {'vs numpy':>9} {'vs torch':>9}"
+OVER_ROOF = "over roof!"
 
 
-def row_text(r: dict, fma: float, bandwidth: float) -> str:
-    peak = fma if r["unit"] == "GFLOP/s" else bandwidth
-    rate = r["rate"]["pyzen"]
+def add_roof(r: dict, fma: float, levels: list, threads: int) -> None:
+    """The row's roof: the FMA peak for FLOP rates; for byte rates, a plain copy of a working
+    set as large as the row's arrays (labelled with the cache level they fit in). A rate above
+    its roof is a measurement error (a disturbed run), flagged and never reported as a fraction."""
+    if r["unit"] == "GFLOP/s":
+        level, peak = "FMA", fma
+    else:
+        level, peak = level_of(r["footprint"], levels, threads), copy_roof(r["footprint"], threads)
+    fraction = r["rate"]["pyzen"] / peak
+    r["roof"] = {"level": level, "rate": peak, "fraction": fraction if fraction <= 1.0 else None}
+
+
+def row_text(r: dict) -> str:
+    rate, roof = r["rate"]["pyzen"], r["roof"]
+    of_roof = f"{100 * roof['fraction']:.0f}% {roof['level']}" if roof["fraction"] is not None else OVER_ROOF
     vs_torch = f"{r['ms']['torch'] / r['ms']['pyzen']:.2f}x" if "torch" in r["ms"] else "-"
     return (
-        f"{r['kernel']:<22} {str(tuple(r['shape'])):<22} {r['ms']['pyzen']:>9.2f} {rate:>8.1f} {r['unit']:<5} {100 * rate / peak:>6.0f}% "
+        f"{r['kernel']:<22} {str(tuple(r['shape'])):<22} {r['ms']['pyzen']:>9.2f} {rate:>8.1f} {r['unit']:<5} {of_roof:>11} "
         f"{r['ms']['numpy'] / r['ms']['pyzen']:>8.2f}x {vs_torch:>9}"
     )
 
@@ -89,19 +103,29 @@ def main(argv: list[str] | None = None) -> None:
             torch.set_num_threads(args.threads)
         except ImportError:
             pass
-    fma, bandwidth = fma_peak_gflops(), copy_bandwidth_gbs()
+    threads = _C.get_num_threads()
+    levels = cache_levels()
+    fma, roofs = fma_peak_gflops(), level_roofs(levels, threads)
     header = {
         "pyzen": __version__, "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-        "threads": _C.get_num_threads(), "isa": _C.isa(), "load": os.getloadavg()[0], "fma_peak_gflops": fma, "copy_gbs": bandwidth,
+        "threads": threads, "isa": _C.isa(), "load": os.getloadavg()[0], "fma_peak_gflops": fma, "copy_gbs": roofs,
     }
-    print(" ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in header.items()), flush=True)
+    print(" ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in header.items() if k != "copy_gbs"))
+    print(f"roofs: FMA {fma:.0f} GFLOP/s; memory (best of read, copy, update; bytes read + written; {threads} threads) "
+          "at half of each level: "
+          + ", ".join(f"{lv.name} {roofs[lv.name]:.0f} GB/s ({lv.size >> 10} KiB{'' if lv.shared else ' per core'})"
+                      for lv in levels), flush=True)
     print(HEADER)
     rows = []
     for name in args.kernels:
         make, shapes = KERNELS[name]
         for shape in shapes:
             rows.append(measure(make(*shape), args.repeat))
-            print(row_text(rows[-1], fma, bandwidth), flush=True)
+            add_roof(rows[-1], fma, levels, threads)
+            print(row_text(rows[-1]), flush=True)
+    if any(r["roof"]["fraction"] is None for r in rows):
+        print(f"{OVER_ROOF}: measured faster than its roof, which no kernel can be: a measurement error "
+              "(the row or the roof was disturbed by other load); rerun before reading anything into it.")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"header": header, "results": rows}, f, indent=1)

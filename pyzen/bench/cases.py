@@ -18,6 +18,7 @@ class Case:
     shape: tuple
     work: float  # FLOPs or bytes per call
     unit: str  # "GFLOP/s" or "GB/s"
+    footprint: float  # bytes of the arrays the call reads and writes: which cache level it lives in
     pyzen: Callable[[], Any]
     numpy: Callable[[], Any]
     torch: Callable[[], Any] | None
@@ -42,7 +43,7 @@ def matmul(m: int, k: int, n: int) -> Case:
     a, b = rng.standard_normal((m, k), np.float32), rng.standard_normal((k, n), np.float32)
     torch = _torch()
     ta, tb = (torch.from_numpy(a), torch.from_numpy(b)) if torch else (None, None)
-    return Case("matmul", (m, k, n), 2.0 * m * n * k, "GFLOP/s", lambda: cpu.matmul(a, b), lambda: a @ b,
+    return Case("matmul", (m, k, n), 2.0 * m * n * k, "GFLOP/s", 4.0 * (m * k + k * n + m * n), lambda: cpu.matmul(a, b), lambda: a @ b,
                 (lambda: ta @ tb) if torch else None, lambda: _rel(cpu.matmul(a, b), a.astype(np.float64) @ b))
 
 
@@ -86,7 +87,8 @@ def attention(b: int, h: int, t: int, d: int, causal: bool = True, backward: boo
         return _rel(out, _attention_ref(*(x.astype(np.float64) for x in (q, k, v)), causal))
 
     name = "attention fwd+bwd" if backward else "attention fwd"
-    return Case(name, (b, h, t, d), flops, "GFLOP/s", run_pyzen, run_numpy, run_torch, check)
+    footprint = 4.0 * b * h * t * d * (8 if backward else 4)  # q, k, v, out (+ g, dq, dk, dv)
+    return Case(name, (b, h, t, d), flops, "GFLOP/s", footprint, run_pyzen, run_numpy, run_torch, check)
 
 
 def layer_norm(rows: int, c: int) -> Case:
@@ -123,7 +125,8 @@ def layer_norm(rows: int, c: int) -> Case:
         return _rel(out, ref)
 
     # forward reads x, writes out; backward reads g and x, writes dx (row statistics are tiny)
-    return Case("layer_norm fwd+bwd", (rows, c), 5.0 * rows * c * 4, "GB/s", run_pyzen, run_numpy, run_torch, check)
+    return Case("layer_norm fwd+bwd", (rows, c), 5.0 * rows * c * 4, "GB/s", 4.0 * rows * c * 4, run_pyzen, run_numpy,
+                run_torch, check)
 
 
 def adamw(n: int) -> Case:
@@ -159,7 +162,7 @@ def adamw(n: int) -> Case:
         return _rel(p0 - p, ref - p)
 
     # reads p, g, m, v and writes p, m, v: 7 float32 per parameter
-    return Case("adamw step", (n,), 28.0 * n, "GB/s", run_pyzen, run_numpy, run_torch, check)
+    return Case("adamw step", (n,), 28.0 * n, "GB/s", 16.0 * n, run_pyzen, run_numpy, run_torch, check)
 
 
 def cross_entropy(n: int, c: int) -> Case:
@@ -195,7 +198,8 @@ def cross_entropy(n: int, c: int) -> Case:
         return _rel(losses, ref)
 
     # forward reads the logits; backward reads them again and writes dlogits
-    return Case("cross_entropy fwd+bwd", (n, c), 3.0 * n * c * 4, "GB/s", run_pyzen, run_numpy, run_torch, check)
+    return Case("cross_entropy fwd+bwd", (n, c), 3.0 * n * c * 4, "GB/s", 2.0 * n * c * 4, run_pyzen, run_numpy,
+                run_torch, check)
 
 
 def gelu(n: int) -> Case:
@@ -223,7 +227,7 @@ def gelu(n: int) -> Case:
         x64 = x.astype(np.float64)
         return _rel(cpu.gelu(x, "tanh"), 0.5 * x64 * (1 + np.tanh(math.sqrt(2 / math.pi) * (x64 + 0.044715 * x64**3))))
 
-    return Case("gelu fwd+bwd", (n,), 5.0 * n * 4, "GB/s", run_pyzen, run_numpy, run_torch, check)
+    return Case("gelu fwd+bwd", (n,), 5.0 * n * 4, "GB/s", 4.0 * n * 4, run_pyzen, run_numpy, run_torch, check)
 
 
 KERNELS: dict[str, tuple[Callable[..., Case], list[tuple]]] = {
