@@ -284,8 +284,8 @@ caller rounds the operands and calls matmul.)doc");
         const int m = mode == "read" ? 0 : mode == "copy" ? 1 : mode == "update" ? 2 : -1;
         if (m < 0)
           throw py::value_error("memory_bandwidth: mode must be 'read', 'copy' or 'update', got '" + mode + "'");
-        if (bytes_per_thread < 2048 || bytes_per_thread > (int64_t(1) << 34) || rounds < 1)
-          throw py::value_error("memory_bandwidth: expected 2048 <= bytes_per_thread <= 2^34 and rounds >= 1, got " +
+        if (bytes_per_thread < 2048 || bytes_per_thread > (int64_t(1) << 31) || rounds < 1)
+          throw py::value_error("memory_bandwidth: expected 2048 <= bytes_per_thread <= 2^31 and rounds >= 1, got " +
                                 std::to_string(bytes_per_thread) + " and " + std::to_string(rounds));
         double rate = 0.0;
         run_kernel("memory_bandwidth", [&] { rate = pyzen::memory_bandwidth(bytes_per_thread, rounds, m); });

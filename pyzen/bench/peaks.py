@@ -90,7 +90,7 @@ def copy_roof(footprint: float, threads: int) -> float:
     """GB/s (read + write) of the best plain loop (read, copy or in-place update) over a
     `footprint`-byte working set split among the threads: the most any kernel's arrays of
     that size can move."""
-    per_thread = max(int(footprint / threads), 4096)
+    per_thread = min(max(int(footprint / threads), 4096), 1 << 31)
     rounds = max(1, int(4e8 // per_thread))
     return max(_stable(lambda m=mode: _C.memory_bandwidth(per_thread, rounds, m)) for mode in ("read", "copy", "update")) / 1e9
 
