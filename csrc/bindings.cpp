@@ -14,6 +14,7 @@
 #include "kernels/gelu.h"
 #include "kernels/matmul.h"
 #include "kernels/peak.h"
+#include "kernels/round_bf16.h"
 #include "parallel.h"
 
 namespace py = pybind11;
@@ -156,6 +157,17 @@ void check_float_contiguous(const py::array& x, const char* op, const char* name
 
 std::vector<py::ssize_t> shape_of(const py::array& x) { return {x.shape(), x.shape() + x.ndim()}; }
 
+py::array round_bf16(const py::array& x) {
+  if (!x.dtype().equal(py::dtype::of<float>()))
+    throw py::type_error("round_bf16: expected a float32 array, got " + std::string(py::str(x.dtype())));
+  if (!(x.flags() & py::array::c_style))
+    throw py::value_error("round_bf16: expected a C-contiguous array");
+  check_aligned(x, "round_bf16", "x");
+  py::array_t<float> out = new_array<float>("round_bf16", shape_of(x));
+  run_kernel("round_bf16", [&] { pyzen::round_bf16(static_cast<const float*>(x.data()), out.mutable_data(), x.size()); });
+  return out;
+}
+
 template <typename T>
 py::array gelu_forward_typed(const py::array& x, bool tanh_approx) {
   py::array_t<T> out = new_array<T>("gelu_forward", shape_of(x));
@@ -254,6 +266,10 @@ the operands rounded to bfloat16 (nearest even; float32 denormals flush to zero)
 products accumulated in float32, on the active bfloat16 path (bf16_path(): 'amx' or
 'avx512_bf16'). Any strides and an optional float32 bias, as matmul. Raises ValueError on the 'float32' path, where the
 caller rounds the operands and calls matmul.)doc");
+
+  m.def("round_bf16", &round_bf16, py::arg("x").noconvert(),
+        "A C-contiguous float32 array rounded to the nearest bfloat16 (ties to even), as float32: "
+        "autocast's operands where a kernel computes in float32. Denormals and NaN are kept.");
 
   m.def("_matmul_blocking", [](int64_t k, bool f64) {
         const pyzen::MatmulBlocking b = pyzen::matmul_blocking(k, f64);

@@ -28,6 +28,10 @@ def matmul_bf16(
     products accumulated in float32, on the active bfloat16 path ('amx' or 'avx512_bf16').
     Any strides and an optional float32 bias, as matmul. Raises ValueError on the 'float32' path."""
 
+def round_bf16(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """A C-contiguous float32 array rounded to the nearest bfloat16 (ties to even), as float32:
+    autocast's operands where a kernel computes in float32. Denormals and NaN are kept."""
+
 def _matmul_blocking(k: int, f64: bool = False) -> dict[str, int]: ...
 
 def gelu_forward(x: npt.NDArray[np.floating], approximate: Literal["none", "tanh"] = "none") -> npt.NDArray[np.floating]:

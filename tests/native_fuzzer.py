@@ -311,6 +311,21 @@ def check_set_bf16_path(a, res):
     assert res is None and _C.bf16_path() in (a["name"], "float32"), f"set_bf16_path({a['name']!r}) left {_C.bf16_path()}"
 
 
+def gen_round_bf16(r):
+    x = layout(r, rand_array(r, _shape(r), np.float32, -1e30, 1e30), r.random() < 0.8)
+    return {"x": x}, {"x": "array"}
+
+
+def check_round_bf16(a, out):
+    x = a["x"]
+    need(isinstance(x, np.ndarray) and x.dtype == np.float32, "float32 only")
+    need(x.flags.c_contiguous and x.ctypes.data % 4 == 0, "C-contiguous and aligned")
+    want = round_bf16(x)
+    assert isinstance(out, np.ndarray) and out.shape == x.shape and out.dtype == np.float32, f"round_bf16 returned {out!r:.80}"
+    same = (out.view(np.uint32) == want.view(np.uint32)) | (np.isnan(out) & np.isnan(want))
+    assert same.all(), "round_bf16: bits differ from the reference rounding"
+
+
 def gen_gelu_forward(r):
     dt = [np.float32, np.float64][r.integers(2)]
     x = layout(r, rand_array(r, _shape(r), dt, -5, 5), r.random() < 0.8)
@@ -680,7 +695,7 @@ def check_fma_loop(a, res):
 
 
 OPS = {name: (globals()[f"gen_{name}"], globals()[f"check_{name}"]) for name in (
-    "matmul", "matmul_bf16", "set_bf16_path", "gelu_forward", "gelu_backward", "layer_norm_forward", "layer_norm_backward",
+    "matmul", "matmul_bf16", "set_bf16_path", "round_bf16", "gelu_forward", "gelu_backward", "layer_norm_forward", "layer_norm_backward",
     "cross_entropy_forward", "cross_entropy_backward", "attention_forward", "attention_backward",
     "adamw_step", "set_isa", "set_num_threads", "fma_loop")}
 KEYWORD_ONLY = {"adamw_step": ADAMW_KW}

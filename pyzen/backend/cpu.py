@@ -273,12 +273,9 @@ def _attention_operands(*arrays: np.ndarray, mask: np.ndarray | None) -> tuple:
 
 
 def round_bf16(x: np.ndarray) -> np.ndarray:
-    """float32 x rounded to the nearest bfloat16 (ties to even), as float32; nan stays nan.
-    Adding 0x7fff plus the kept part's lowest bit, then dropping the low 16 bits, rounds to
-    nearest even (and carries into the exponent, up to inf, where it should)."""
-    u = np.ascontiguousarray(x, np.float32).view(np.uint32)
-    r = ((u + np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1))) & np.uint32(0xFFFF0000)).view(np.float32)
-    return np.where(np.isnan(x), x, r).reshape(np.shape(x))
+    """float32 x rounded to the nearest bfloat16 (ties to even), as float32; nan stays nan
+    (_C.round_bf16: one native pass)."""
+    return _C.round_bf16(np.ascontiguousarray(x, np.float32)).reshape(np.shape(x))
 
 
 def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None, is_causal: bool, scale: float,
