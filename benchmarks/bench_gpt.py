@@ -6,8 +6,10 @@ reports training throughput (tokens/s for forward + backward + AdamW step) side 
     python benchmarks/bench_gpt.py --device cuda --sizes gpt2 [--bf16]
 
 --device cuda runs both on the GPU (skips without one); --bf16 runs the forward passes
-under each framework's autocast(dtype=bfloat16): PyTorch then runs every matmul in
-bfloat16, pyzen only attention (its other kernels are float32), so compare like with like.
+under each framework's autocast(dtype=bfloat16): both then run matmul (nn.Linear) and
+attention with bfloat16 operands (pyzen on the CPU: AMX tiles for matmul where the CPU has
+them, float32 kernels on rounded operands otherwise); PyTorch also keeps the activations in
+bfloat16, where pyzen's stay float32.
 Needs PyTorch (`pip install torch`); prints a note and exits if it is missing.
 """
 from __future__ import annotations

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bind_util.h"
+#include "cpu_features.h"
 #include "kernels/attention.h"
 
 namespace py = pybind11;
@@ -188,6 +189,26 @@ py::tuple attention_forward(const py::array& q, const py::array& k, const py::ar
                : forward_typed<double>(c, q, k, v, scale, is_causal);
 }
 
+// Autocast's forward on AMX tiles: float32 q, k, v, no mask, D and Dv <= 256.
+py::tuple attention_forward_bf16(const py::array& q, const py::array& k, const py::array& v, bool is_causal,
+                                 double scale) {
+  const std::string op = "attention_forward_bf16";
+  const Common c = validate(op, q, k, v, py::none());
+  if (!c.f32) throw py::type_error(op + ": expected float32 arrays, got " + std::string(py::str(q.dtype())));
+  if (pyzen::active_bf16_path() != pyzen::Bf16Path::amx)
+    throw py::value_error(op + ": needs the 'amx' bfloat16 path, the active one is '" +
+                          pyzen::bf16_path_name(pyzen::active_bf16_path()) + "'");
+  if (c.d > 256 || c.dv > 256)
+    throw py::value_error(op + ": head dims up to 256, got D=" + std::to_string(c.d) + " and Dv=" + std::to_string(c.dv));
+  py::array_t<float> out = new_array<float>(op, with(c.lead, {c.tq, c.dv}));
+  py::array_t<float> lse = new_array<float>(op, with(c.lead, {c.tq}));
+  auto a = make_args<float>(c, q, k, v, scale, is_causal);
+  a.out = out.mutable_data();
+  a.lse = lse.mutable_data();
+  run_kernel(op, [&] { pyzen::attention_forward_bf16(a); });
+  return py::make_tuple(out, lse);
+}
+
 template <typename T>
 py::tuple backward_typed(const Common& c, const py::array& g, const py::array& q, const py::array& k,
                          const py::array& v, const py::array& out, const py::array& lse,
@@ -239,6 +260,12 @@ leading dims, unit stride along the last dim (other strides free, 0 = broadcast)
 None, or bool (True = attend) / additive of q's dtype with shape exactly (..., Tq, Tk) (any
 strides, e.g. np.broadcast_to). is_causal: query i attends keys j <= i (top-left).
 Fully masked rows give out = NaN and lse = -inf. Releases the GIL.)doc");
+  m.def("attention_forward_bf16", &attention_forward_bf16, py::arg("q").noconvert(), py::arg("k").noconvert(),
+        py::arg("v").noconvert(), py::arg("is_causal") = false, py::arg("scale") = 1.0,
+        R"doc(attention_forward under bfloat16 autocast, on AMX tiles: float32 q, k, v (and the
+probabilities) rounded to bfloat16, float32 accumulation and softmax. No mask; D and Dv up
+to 256; only on the 'amx' bfloat16 path (ValueError otherwise). Returns (out, lse) as
+attention_forward. Results do not depend on the thread count. Releases the GIL.)doc");
   m.def("attention_backward", &attention_backward, py::arg("grad").noconvert(),
         py::arg("q").noconvert(), py::arg("k").noconvert(), py::arg("v").noconvert(),
         py::arg("out").noconvert(), py::arg("lse").noconvert(), py::arg("mask") = py::none(),

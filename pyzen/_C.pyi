@@ -59,6 +59,14 @@ def attention_forward(
     attends keys j <= i. Fully masked rows give out = NaN and lse = -inf. Releases the GIL.
     """
 
+def attention_forward_bf16(
+    q: npt.NDArray[np.float32], k: npt.NDArray[np.float32], v: npt.NDArray[np.float32], is_causal: bool = False,
+    scale: float = 1.0,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """attention_forward under bfloat16 autocast, on AMX tiles: q, k, v (and the probabilities)
+    rounded to bfloat16, float32 accumulation and softmax. No mask; D and Dv up to 256; only on
+    the 'amx' bfloat16 path (ValueError otherwise). Returns (out, lse) as attention_forward."""
+
 def attention_backward(
     grad: npt.NDArray[np.floating],
     q: npt.NDArray[np.floating],

@@ -51,6 +51,12 @@ void attention_forward(const AttentionArgs<double>& args);
 void attention_backward(const AttentionArgs<float>& args);
 void attention_backward(const AttentionArgs<double>& args);
 
+// Autocast's forward on AMX tiles (attention_amx.cpp): q, k, v and the probabilities rounded
+// to bfloat16, float32 accumulation and softmax. Call only on the amx bfloat16 path
+// (active_bf16_path()). Returns false, doing nothing, for calls it does not cover: a mask,
+// D or Dv above 256. May throw std::bad_alloc (before any thread starts).
+bool attention_forward_bf16(const AttentionArgs<float>& args);
+
 namespace attention_detail {
 // One instantiation of attention_impl.h per ISA (attention_avx2.cpp, attention_avx512.cpp),
 // run on `threads` OpenMP threads.

@@ -10,15 +10,21 @@
 // row-major B whose K-block is compact is read in place instead (the micro-kernel takes
 // the k-step of each operand). Threads split only M and N, never K, and the K-blocks
 // depend only on K: each C element's sum runs over the same blocks in the same order, so
-// results are bitwise identical for any thread count. Edge tiles are computed into a
-// scratch tile and copied. Matrix-vector products (M <= 2) skip packing (gemm_rows).
+// results are bitwise identical for any thread count. Edge tiles run the same kernel call
+// on a scratch copy of their part of C. Matrix-vector products (M <= 2) skip packing
+// (gemm_rows). An optional bias (nn.Linear's) seeds C before the first K-block.
+//
+// The same driver runs the bfloat16 kernels of autocast (matmul_bf16: AMX tiles or
+// AVX512-BF16), whose packing rounds the float32 operands to bfloat16 (matmul_bf16_pack.h)
+// and pads K to a multiple of 32; they never read an operand in place.
 //
 // Cost: 2*M*N*K FLOPs per batch item; bytes moved ~ 4*(M*K*ceil(N/NC) + K*N + M*N)
 // for float32 (A is re-read once per NC panel, B once, C once per K-block).
 //
-// Blocking (AVX2 float32, 6x16 tile): KC <= 384 balanced (B sliver 24 KiB of the 32 KiB
-// L1), MC = 192 KiB / (KC*4) rows (A block in the 512 KiB L2), NC = 1.5 MiB / (KC*4)
-// columns (B panel in L3); row blocks rounded to a multiple of the thread count.
+// Blocking: KC is each kernel set's kc_max, balanced (AVX2 float32, 6x16 tile: 384, a 24 KiB
+// B sliver in the 32 KiB L1; AVX-512 float32, 12x32: 512; AMX, 32x32: 1024), MC = 192 KiB /
+// (KC*4) rows (A block in L2; 384 KiB for AMX), NC = 1.5 MiB / (KC*4) columns (B panel in
+// L3); row blocks of whole MR-slivers, their count a multiple of the thread count.
 //
 // Measured 2026-11-22, AMD EPYC (Zen 3) 2 vCPUs, AVX2, shared machine (load average 2-6
 // from other jobs), float32, avx2 kernel vs NumPy 2.4.6 / OpenBLAS 0.3.31 Haswell kernel
@@ -58,6 +64,22 @@
 //      round-robin items; 48x64x32x64 at 2 threads 54-89 -> 101-143 GFLOP/s (noisy runs).
 //   Not kept: an AVX2 8x8-transpose packing of row-major A (0.13 vs 0.20 ns/element, ~2%
 //      at N = 128) -- it needs ISA-specific shuffles outside the shared template.
+//
+// 2026-12-05, Intel Xeon (Sapphire Rapids class: AVX-512, AVX512-BF16, AMX), 2 vCPUs;
+// FMA peak 248 GFLOP/s per core, 495 for 2 (AVX-512):
+//   v7 AVX-512 on by default (12x32 tile). Hot micro-kernel 243-245 GFLOP/s (98% of a core's
+//      peak; 14x32, 8x48 and 6x64 tiles measured the same). Whole matmul, 1 thread: 84-86% of
+//      peak (ukernel 92% of the time, packing 8%, B sliver read from L2); 2 threads 78-87%,
+//      0.85-0.95x NumPy / torch (benchmarks/RESULTS.md). Tried without gain (+-2%): loop
+//      order with the A sliver in L1 and B streamed from L2, splitting N instead of M
+//      between threads, larger A blocks.
+//   v8 row blocks of whole slivers, as equal as they come (1024 rows, 2 threads: 16 slivers
+//      each, where rounding the block to MR gave 576 vs 448 rows); AVX-512 float32 K-blocks
+//      of 512 instead of the 24 KiB-sliver rule's 192 (half the passes over C): 1 thread,
+//      geometric mean of 8 shapes 196 -> 207 GFLOP/s, 2 threads 376 -> 392.
+//   v9 bfloat16 kernel sets (AMX 32x32, AVX512-BF16 12x32) in the same driver; AMX, 2
+//      threads: 2048^3 1.7 -> 2.3 TFLOP/s with KC 1024 and A in 32-k chunks (RESULTS.md).
+//   v10 bias seeded into C (nn.Linear): saves a pass over the output.
 #include "kernels/matmul.h"
 
 #include <algorithm>

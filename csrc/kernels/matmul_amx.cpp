@@ -13,6 +13,7 @@
 // benchmarks/RESULTS.md.
 #include <immintrin.h>
 
+#include "kernels/amx_tiles.h"
 #include "kernels/matmul_bf16_pack.h"
 #include "kernels/matmul_ukernel.h"
 
@@ -21,53 +22,11 @@ namespace {
 
 constexpr int kMR = 32, kNR = 32;
 
-// The LDTILECFG operand: palette 1, eight tiles of 16 rows x 64 bytes.
-struct alignas(64) TileConfig {
-  uint8_t palette = 1, start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {64, 64, 64, 64, 64, 64, 64, 64};
-  uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
-};
-
-// Tile configuration is per thread and other libraries in the process (oneDNN) may change
-// it, so every call configures its threads on entry and releases the tiles on exit.
-void amx_enter() {
-  static const TileConfig config;
-  _tile_loadconfig(&config);
-}
-
-void amx_leave() { _tile_release(); }
-
+// A 32 x kpad A sliver times a kpad x 32 B sliver (matmul_bf16_pack.h's layouts: chunks of
+// 32 k, 1 KiB each in both) into the 32 x 32 block of C.
 void amx_ukernel(int64_t kpad, const uint16_t* a, int64_t, const uint16_t* b, int64_t, float* c,
                  int64_t ldc, bool accumulate) {
-  const int64_t c_stride = ldc * 4, a_stride = 64, b_stride = kNR * 4;
-  if (accumulate) {
-    _tile_loadd(0, c, c_stride);
-    _tile_loadd(1, c + 16, c_stride);
-    _tile_loadd(2, c + 16 * ldc, c_stride);
-    _tile_loadd(3, c + 16 * ldc + 16, c_stride);
-  } else {
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
-  }
-  for (int64_t p = 0; p < kpad; p += 32) {
-    const uint16_t* bp = b + p * kNR;  // B sliver row p/2, NR pairs of 2 bfloat16 per row
-    const uint16_t* ap = a + p * kMR;  // A chunk p/32: 32 rows of 32 bfloat16
-    _tile_loadd(4, ap, a_stride);
-    _tile_loadd(6, bp, b_stride);
-    _tile_loadd(5, ap + 16 * 32, a_stride);
-    _tile_loadd(7, bp + 32, b_stride);
-    _tile_dpbf16ps(0, 4, 6);
-    _tile_dpbf16ps(1, 4, 7);
-    _tile_dpbf16ps(2, 5, 6);
-    _tile_dpbf16ps(3, 5, 7);
-  }
-  _tile_stored(0, c, c_stride);
-  _tile_stored(1, c + 16, c_stride);
-  _tile_stored(2, c + 16 * ldc, c_stride);
-  _tile_stored(3, c + 16 * ldc + 16, c_stride);
+  amx_block_32x32(a, kMR * 32, b, kNR * 32, kpad / 32, c, ldc, accumulate);
 }
 
 }  // namespace

@@ -285,10 +285,16 @@ def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndar
     Native flash-style kernel (_C.attention_forward): no (Tq x Tk) matrix is built. mask is
     bool (True = attend) or additive, broadcastable to (..., Tq, Tk); is_causal masks key
     j > query i. Fully masked rows give NaN output and lse = -inf, like PyTorch. bf16: q, k,
-    v (float32) rounded to bfloat16 first (autocast), float32 arithmetic after."""
-    if bf16:
+    v (float32) rounded to bfloat16 (autocast), float32 accumulation: on AMX tiles where the
+    CPU has them (no mask, head dims up to 256; the probabilities are rounded too, as on
+    CUDA), else the float32 kernel on rounded copies."""
+    amx = (bf16 and mask is None and q.dtype == np.float32 and _C.bf16_path() == "amx"
+           and q.shape[-1] <= 256 and v.shape[-1] <= 256)
+    if bf16 and not amx:
         q, k, v = round_bf16(q), round_bf16(k), round_bf16(v)
     q, k, v, mask = _attention_operands(q, k, v, mask=mask)
+    if amx:  # AMX tiles round q, k, v (and the probabilities) themselves
+        return _C.attention_forward_bf16(q, k, v, bool(is_causal), float(scale))
     return _C.attention_forward(q, k, v, mask, bool(is_causal), float(scale))
 
 
