@@ -189,10 +189,8 @@ py::tuple attention_forward(const py::array& q, const py::array& k, const py::ar
                : forward_typed<double>(c, q, k, v, scale, is_causal);
 }
 
-// Autocast's forward on AMX tiles: float32 q, k, v, no mask, D and Dv <= 256.
-py::tuple attention_forward_bf16(const py::array& q, const py::array& k, const py::array& v, bool is_causal,
-                                 double scale) {
-  const std::string op = "attention_forward_bf16";
+// The AMX kernels' calls: float32 q, k, v, no mask, D and Dv <= 256, the amx bfloat16 path.
+Common check_amx_call(const std::string& op, const py::array& q, const py::array& k, const py::array& v) {
   const Common c = validate(op, q, k, v, py::none());
   if (!c.f32) throw py::type_error(op + ": expected float32 arrays, got " + std::string(py::str(q.dtype())));
   if (pyzen::active_bf16_path() != pyzen::Bf16Path::amx)
@@ -200,6 +198,13 @@ py::tuple attention_forward_bf16(const py::array& q, const py::array& k, const p
                           pyzen::bf16_path_name(pyzen::active_bf16_path()) + "'");
   if (c.d > 256 || c.dv > 256)
     throw py::value_error(op + ": head dims up to 256, got D=" + std::to_string(c.d) + " and Dv=" + std::to_string(c.dv));
+  return c;
+}
+
+py::tuple attention_forward_bf16(const py::array& q, const py::array& k, const py::array& v, bool is_causal,
+                                 double scale) {
+  const std::string op = "attention_forward_bf16";
+  const Common c = check_amx_call(op, q, k, v);
   py::array_t<float> out = new_array<float>(op, with(c.lead, {c.tq, c.dv}));
   py::array_t<float> lse = new_array<float>(op, with(c.lead, {c.tq}));
   auto a = make_args<float>(c, q, k, v, scale, is_causal);
@@ -209,11 +214,21 @@ py::tuple attention_forward_bf16(const py::array& q, const py::array& k, const p
   return py::make_tuple(out, lse);
 }
 
-template <typename T>
-py::tuple backward_typed(const Common& c, const py::array& g, const py::array& q, const py::array& k,
-                         const py::array& v, const py::array& out, const py::array& lse,
-                         double scale, bool is_causal) {
-  const std::string op = "attention_backward";
+// grad, out (..., Tq, Dv) and lse (..., Tq) of q's dtype, or an exception naming `op`.
+void check_backward_operands(const Common& c, const std::string& op, const py::array& q, const py::array& g,
+                             const py::array& out, const py::array& lse) {
+  check_float(g, q.dtype(), op, "grad");
+  check_float(out, q.dtype(), op, "out");
+  check_float(lse, q.dtype(), op, "lse");
+  check_shape(g, with(c.lead, {c.tq, c.dv}), op, "grad");
+  check_shape(out, with(c.lead, {c.tq, c.dv}), op, "out");
+  check_shape(lse, with(c.lead, {c.tq}), op, "lse");
+}
+
+template <typename T, typename Kernel>
+py::tuple backward_typed(const std::string& op, const Common& c, const py::array& g, const py::array& q,
+                         const py::array& k, const py::array& v, const py::array& out, const py::array& lse,
+                         double scale, bool is_causal, Kernel kernel) {
   const Operand dg = describe(g, c.nb, op, "grad", true);
   const Operand dout = describe(out, c.nb, op, "out", true);
   const Operand dlse = describe(lse, c.nb, op, "lse", false);
@@ -227,7 +242,7 @@ py::tuple backward_typed(const Common& c, const py::array& g, const py::array& q
   a.dq = dq.mutable_data();
   a.dk = dk.mutable_data();
   a.dvv = dv.mutable_data();
-  run_kernel(op, [&] { pyzen::attention_backward(a); });
+  run_kernel(op, [&] { kernel(a); });
   return py::make_tuple(dq, dk, dv);
 }
 
@@ -236,14 +251,21 @@ py::tuple attention_backward(const py::array& g, const py::array& q, const py::a
                              const py::object& mask, bool is_causal, double scale) {
   const std::string op = "attention_backward";
   const Common c = validate(op, q, k, v, mask);
-  check_float(g, q.dtype(), op, "grad");
-  check_float(out, q.dtype(), op, "out");
-  check_float(lse, q.dtype(), op, "lse");
-  check_shape(g, with(c.lead, {c.tq, c.dv}), op, "grad");
-  check_shape(out, with(c.lead, {c.tq, c.dv}), op, "out");
-  check_shape(lse, with(c.lead, {c.tq}), op, "lse");
-  return c.f32 ? backward_typed<float>(c, g, q, k, v, out, lse, scale, is_causal)
-               : backward_typed<double>(c, g, q, k, v, out, lse, scale, is_causal);
+  check_backward_operands(c, op, q, g, out, lse);
+  return c.f32 ? backward_typed<float>(op, c, g, q, k, v, out, lse, scale, is_causal,
+                                       [](const auto& a) { pyzen::attention_backward(a); })
+               : backward_typed<double>(op, c, g, q, k, v, out, lse, scale, is_causal,
+                                        [](const auto& a) { pyzen::attention_backward(a); });
+}
+
+py::tuple attention_backward_bf16(const py::array& g, const py::array& q, const py::array& k,
+                                  const py::array& v, const py::array& out, const py::array& lse,
+                                  bool is_causal, double scale) {
+  const std::string op = "attention_backward_bf16";
+  const Common c = check_amx_call(op, q, k, v);
+  check_backward_operands(c, op, q, g, out, lse);
+  return backward_typed<float>(op, c, g, q, k, v, out, lse, scale, is_causal,
+                               [](const auto& a) { pyzen::attention_backward_bf16(a); });
 }
 
 }  // namespace
@@ -266,6 +288,14 @@ Fully masked rows give out = NaN and lse = -inf. Releases the GIL.)doc");
 probabilities) rounded to bfloat16, float32 accumulation and softmax. No mask; D and Dv up
 to 256; only on the 'amx' bfloat16 path (ValueError otherwise). Returns (out, lse) as
 attention_forward. Results do not depend on the thread count. Releases the GIL.)doc");
+  m.def("attention_backward_bf16", &attention_backward_bf16, py::arg("grad").noconvert(),
+        py::arg("q").noconvert(), py::arg("k").noconvert(), py::arg("v").noconvert(),
+        py::arg("out").noconvert(), py::arg("lse").noconvert(), py::arg("is_causal") = false,
+        py::arg("scale") = 1.0,
+        R"doc((dq, dk, dv) for attention_forward_bf16 on AMX tiles: grad, q, k, v rounded to
+bfloat16, and the probabilities and their gradients too for the products; float32
+accumulation. The calls attention_forward_bf16 takes; ValueError otherwise. Results do not
+depend on the thread count. Releases the GIL.)doc");
   m.def("attention_backward", &attention_backward, py::arg("grad").noconvert(),
         py::arg("q").noconvert(), py::arg("k").noconvert(), py::arg("v").noconvert(),
         py::arg("out").noconvert(), py::arg("lse").noconvert(), py::arg("mask") = py::none(),

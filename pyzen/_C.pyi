@@ -67,6 +67,14 @@ def attention_forward_bf16(
     rounded to bfloat16, float32 accumulation and softmax. No mask; D and Dv up to 256; only on
     the 'amx' bfloat16 path (ValueError otherwise). Returns (out, lse) as attention_forward."""
 
+def attention_backward_bf16(
+    grad: npt.NDArray[np.float32], q: npt.NDArray[np.float32], k: npt.NDArray[np.float32],
+    v: npt.NDArray[np.float32], out: npt.NDArray[np.float32], lse: npt.NDArray[np.float32],
+    is_causal: bool = False, scale: float = 1.0,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """(dq, dk, dv) for attention_forward_bf16 on AMX tiles: grad, q, k, v rounded to bfloat16,
+    and the probabilities and their gradients too for the products; float32 accumulation."""
+
 def attention_backward(
     grad: npt.NDArray[np.floating],
     q: npt.NDArray[np.floating],

@@ -56,6 +56,8 @@ void attention_backward(const AttentionArgs<double>& args);
 // (active_bf16_path()). Returns false, doing nothing, for calls it does not cover: a mask,
 // D or Dv above 256. May throw std::bad_alloc (before any thread starts).
 bool attention_forward_bf16(const AttentionArgs<float>& args);
+// Its backward, likewise: g rounded too; P and dS rounded for their products.
+bool attention_backward_bf16(const AttentionArgs<float>& args);
 
 namespace attention_detail {
 // One instantiation of attention_impl.h per ISA (attention_avx2.cpp, attention_avx512.cpp),

@@ -278,6 +278,13 @@ def round_bf16(x: np.ndarray) -> np.ndarray:
     return _C.round_bf16(np.ascontiguousarray(x, np.float32)).reshape(np.shape(x))
 
 
+def _amx_attention(bf16: bool, q: np.ndarray, v: np.ndarray, mask: np.ndarray | None) -> bool:
+    """Whether an autocast attention call runs on AMX tiles: the amx path, float32, no mask,
+    head dims up to 256 (_C.attention_forward_bf16 / attention_backward_bf16)."""
+    return (bf16 and mask is None and q.dtype == np.float32 and _C.bf16_path() == "amx"
+            and q.shape[-1] <= 256 and v.shape[-1] <= 256)
+
+
 def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None, is_causal: bool, scale: float,
                       bf16: bool = False) -> tuple:
     """softmax(q k^T * scale + mask) v over (..., T, D) arrays. Returns (out, lse), lse of shape (..., Tq).
@@ -288,8 +295,7 @@ def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndar
     v (float32) rounded to bfloat16 (autocast), float32 accumulation: on AMX tiles where the
     CPU has them (no mask, head dims up to 256; the probabilities are rounded too, as on
     CUDA), else the float32 kernel on rounded copies."""
-    amx = (bf16 and mask is None and q.dtype == np.float32 and _C.bf16_path() == "amx"
-           and q.shape[-1] <= 256 and v.shape[-1] <= 256)
+    amx = _amx_attention(bf16, q, v, mask)
     if bf16 and not amx:
         q, k, v = round_bf16(q), round_bf16(k), round_bf16(v)
     q, k, v, mask = _attention_operands(q, k, v, mask=mask)
@@ -304,11 +310,15 @@ def attention_backward(g: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarra
 
     Gradients have the broadcast batch shape (the autograd engine sums them back to each
     input's shape). Fully masked rows contribute nothing (zero gradients, not NaN). bf16:
-    g, q, k, v rounded as in the forward (the gradient passes the rounding straight through)."""
-    if bf16:
+    g, q, k, v rounded as in the forward (the gradient passes the rounding straight through),
+    on AMX tiles when the forward ran there."""
+    amx = _amx_attention(bf16, q, v, mask)
+    if bf16 and not amx:
         g, q, k, v = round_bf16(g), round_bf16(q), round_bf16(k), round_bf16(v)
     q, k, v, g, out, mask = _attention_operands(q, k, v, g, out, mask=mask)
     lse = np.broadcast_to(lse, q.shape[:-1])
+    if amx:
+        return _C.attention_backward_bf16(g, q, k, v, out, lse, bool(is_causal), float(scale))
     return _C.attention_backward(g, q, k, v, out, lse, mask, bool(is_causal), float(scale))
 
 
