@@ -25,7 +25,8 @@ STAGE=$WORK/stage
 LOG=$WORK/pytest.log
 
 # sanitize_cases.py (next to this script): edge shapes that only mean something here.
-TESTS=(tests/test_matmul.py tests/test_attention.py tests/test_layer_norm.py
+TESTS=(tests/test_matmul.py tests/test_matmul_bf16.py tests/test_attention.py tests/test_attention_bf16.py
+       tests/test_autocast.py tests/test_bench_roofs.py tests/test_layer_norm.py
        tests/test_cross_entropy.py tests/test_adamw.py tests/test_ops.py sanitize_cases.py)
 # Tests that cannot run under ASan. The fuzz loop's child process limits its address space
 # (RLIMIT_AS, 6 GiB) below ASan's shadow mapping, so its first mmap fails. ASan's throwing
