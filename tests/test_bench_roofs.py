@@ -57,7 +57,8 @@ def test_a_rate_above_its_roof_is_flagged_not_reported():
 
 def test_a_memory_row_is_compared_with_a_loop_over_its_own_working_set():
     roof = copy_roof(64 << 10, C.get_num_threads())
-    r = _row("GB/s", roof * 0.5)
+    r = _row("GB/s", roof * 0.25)
     add_roof(r, 1.0, LEVELS, C.get_num_threads())
     assert r["roof"]["level"] == level_of(64 << 10, LEVELS, C.get_num_threads())
-    assert 0.2 < r["roof"]["fraction"] < 1.0  # the roof is re-measured: about the same rate again
+    fraction = r["roof"]["fraction"]
+    assert fraction is not None and 0.05 < fraction < 1.0  # re-measured: about the same roof again
