@@ -5,14 +5,13 @@ edges, and bit-identical for any thread count."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import pyzen._C as C
 from bf16_reference import round_bf16 as ref_round
+from test_config import _run  # a fresh interpreter importing the pyzen under test
 
 NATIVE = [p for p in C.bf16_paths() if p != "float32"] or [
     pytest.param("none", marks=pytest.mark.skip(reason="this CPU has no bfloat16 kernel (AMX or AVX512-BF16)"))]
@@ -135,8 +134,7 @@ def test_bf16_paths_follow_the_cpu_flags_and_setter():
         has_amx = {"amx_tile", "amx_bf16", "avx512_bf16"} <= flags
         assert ("amx" in paths) == (has_amx and C.bf16_note() == ""), C.bf16_note()
     assert paths[-1] == "float32" and C.bf16_path() in paths
-    fresh = subprocess.run([sys.executable, "-c", "import pyzen._C as C; print(C.bf16_path())"],
-                           capture_output=True, text=True, check=True).stdout.strip()
+    fresh = _run("import pyzen._C as C; print(C.bf16_path())").stdout.strip()
     assert fresh == ("amx" if "amx" in paths else "float32")  # avx512_bf16 is opt-in (cpu_features.cpp)
     with pytest.raises(ValueError, match="set_bf16_path.*'bogus'"):
         C.set_bf16_path("bogus")
