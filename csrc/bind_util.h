@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "buffer_cache.h"
+
 namespace pyzen::bind {
 
 namespace py = pybind11;
@@ -50,6 +52,16 @@ py::array_t<T> new_array(const std::string& op, const std::vector<py::ssize_t>& 
     const bool overflow = (i > 0 && __builtin_mul_overflow(stride, shape[i], &stride)) ||
                           __builtin_mul_overflow(bytes, shape[i], &bytes);
     if (overflow) raise_memory_error(op, "a result of shape " + shape_str(shape) + " (more than 2^63 bytes)");
+  }
+  if (static_cast<size_t>(bytes) >= kMinCachedBytes) {  // buffer_cache.h: no page faults on reuse
+    void* block = nullptr;
+    try {
+      block = cached_alloc(static_cast<size_t>(bytes));
+    } catch (const std::bad_alloc&) {
+      raise_memory_error(op, "a result of shape " + shape_str(shape));
+    }
+    py::capsule owner(block, [](void* p) { cached_free(p); });  // owns the block from here on
+    return py::array_t<T>(shape, static_cast<T*>(block), owner);
   }
   try {
     return py::array_t<T>(shape);

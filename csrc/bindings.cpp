@@ -10,6 +10,7 @@
 #include <string>
 
 #include "bind_util.h"
+#include "buffer_cache.h"
 #include "cpu_features.h"
 #include "kernels/gelu.h"
 #include "kernels/matmul.h"
@@ -349,6 +350,9 @@ caller rounds the operands and calls matmul.)doc");
       py::arg("n"),
       "Set the CPU kernels' thread count, 1 <= n <= max(256, processors) (ignored when built "
       "without OpenMP).");
+
+  m.def("_buffer_cache_bytes", &pyzen::cached_bytes,
+        "Bytes of released large result buffers held for reuse (buffer_cache.h; for tests).");
 
   m.def("compiler", &compiler, "Compiler that built this module, e.g. 'GCC 12.2.0'.");
   m.def("has_openmp", [] { return pyzen::kHasOpenMP; }, "Whether this module was built with OpenMP.");

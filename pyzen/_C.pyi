@@ -171,6 +171,9 @@ def set_num_threads(n: int) -> None:
     """Set the CPU kernels' thread count, 1 <= n <= max(256, processors), else ValueError
     (ignored when built without OpenMP)."""
 
+def _buffer_cache_bytes() -> int:
+    """Bytes of released large result buffers held for reuse (buffer_cache.h; for tests)."""
+
 def compiler() -> str:
     """Compiler that built this module, e.g. 'GCC 12.2.0'."""
 
