@@ -3,8 +3,9 @@
 * `autocast(device_type, dtype=None, enabled=True)` is a context manager (and decorator).
   With `dtype=pyzen.bfloat16`, matmul (so `nn.Linear`) and `scaled_dot_product_attention`
   on float32 tensors of that device type round their operands (and, in the backward, the
-  incoming gradient) to bfloat16 and accumulate in float32: tensor-core kernels on CUDA,
-  the float32 kernels on the rounded operands on the CPU. Outputs and gradients stay
+  incoming gradient) to bfloat16 and accumulate in float32: tensor-core kernels on CUDA;
+  on the CPU, AMX tiles where the CPU has them (`pyzen._C.bf16_path()`), else the float32
+  kernels on the rounded operands. Outputs and gradients stay
   float32 (pyzen tensors cannot hold bfloat16, see `pyzen.bfloat16`), as do layer norm,
   softmax, losses and every other op, which PyTorch's autocast also keeps in float32 or
   runs in float32 anyway. `dtype=None` or `dtype=pyzen.float32` change nothing. The state
