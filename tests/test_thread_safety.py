@@ -9,16 +9,19 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 import pyzen
 from pyzen.examples.gpt.model import GPT, GPTConfig
 
 
-def test_two_threads_share_one_model_for_inference():
+@pytest.mark.parametrize("bf16", [False, True], ids=["float32", "autocast_bf16"])
+def test_two_threads_share_one_model_for_inference(bf16):
+    """Under autocast too: the AMX kernels configure the tiles of every thread they run on."""
     pyzen.manual_seed(0)
     model = GPT(GPTConfig(block_size=32, n_layer=2, n_head=4, n_embd=64)).eval()
     inputs = [pyzen.randint(0, 256, (2, 32)) for _ in range(2)]
-    with pyzen.no_grad():
+    with pyzen.no_grad(), pyzen.autocast("cpu", dtype=pyzen.bfloat16, enabled=bf16):
         expected = [model(x)[0].numpy() for x in inputs]
 
     errors: list[str] = []
@@ -26,7 +29,7 @@ def test_two_threads_share_one_model_for_inference():
 
     def worker(i: int) -> None:
         start.wait()
-        with pyzen.no_grad():
+        with pyzen.no_grad(), pyzen.autocast("cpu", dtype=pyzen.bfloat16, enabled=bf16):
             for _ in range(20):
                 got = model(inputs[i])[0].numpy()
                 if not np.array_equal(got, expected[i]):
