@@ -3,6 +3,7 @@
 // One mutex: allocations this large are rare next to the work done on them.
 #include "buffer_cache.h"
 
+#include <cstdlib>
 #include <mutex>
 #include <new>
 #include <unordered_map>
@@ -42,7 +43,10 @@ void* cached_alloc(size_t bytes) {
     }
   }
   if (raw == nullptr) {
-    raw = ::operator new(size + kHeader, std::align_val_t(64));
+    // malloc's family, not operator new: a refused request comes back as nullptr (also under
+    // AddressSanitizer, whose operator new aborts instead of throwing).
+    raw = std::aligned_alloc(64, size + kHeader);
+    if (raw == nullptr) throw std::bad_alloc();
     *static_cast<size_t*>(raw) = size;
   }
   return static_cast<char*>(raw) + kHeader;
@@ -60,7 +64,7 @@ void cached_free(void* block) {
       return;
     }
   }
-  ::operator delete(raw, std::align_val_t(64));
+  std::free(raw);
 }
 
 size_t cached_bytes() {
