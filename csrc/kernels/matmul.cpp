@@ -72,7 +72,7 @@
 //      peak (ukernel 92% of the time, packing 8%, B sliver read from L2); 2 threads 78-87%,
 //      0.85-0.95x NumPy / torch (benchmarks/RESULTS.md). Tried without gain (+-2%): loop
 //      order with the A sliver in L1 and B streamed from L2, splitting N instead of M
-//      between threads, larger A blocks.
+//      between threads, larger A blocks, packing row-major A by 16 x 16 register transposes.
 //   v8 row blocks of whole slivers, as equal as they come (1024 rows, 2 threads: 16 slivers
 //      each, where rounding the block to MR gave 576 vs 448 rows); AVX-512 float32 K-blocks
 //      of 512 instead of the 24 KiB-sliver rule's 192 (half the passes over C): 1 thread,
