@@ -22,10 +22,7 @@ from common import header, interleaved, try_torch
 
 import pyzen
 from pyzen import _C
-
-
-def round_bf16(x: np.ndarray) -> np.ndarray:
-    return pyzen.backend.cpu.round_bf16(x)
+from pyzen.backend.cpu import round_bf16
 
 
 def matmul_case(lib, n: int, backward: bool, rng: np.random.Generator):

@@ -169,24 +169,25 @@ pyzen::AttentionArgs<T> make_args(const Common& c, const py::array& q, const py:
   return a;
 }
 
-template <typename T>
-py::tuple forward_typed(const Common& c, const py::array& q, const py::array& k, const py::array& v,
-                        double scale, bool is_causal) {
-  const std::string op = "attention_forward";
+template <typename T, typename Kernel>
+py::tuple forward_typed(const std::string& op, const Common& c, const py::array& q, const py::array& k,
+                        const py::array& v, double scale, bool is_causal, Kernel kernel) {
   py::array_t<T> out = new_array<T>(op, with(c.lead, {c.tq, c.dv}));
   py::array_t<T> lse = new_array<T>(op, with(c.lead, {c.tq}));
   auto a = make_args<T>(c, q, k, v, scale, is_causal);
   a.out = out.mutable_data();
   a.lse = lse.mutable_data();
-  run_kernel(op, [&] { pyzen::attention_forward(a); });
+  run_kernel(op, [&] { kernel(a); });
   return py::make_tuple(out, lse);
 }
 
 py::tuple attention_forward(const py::array& q, const py::array& k, const py::array& v,
                             const py::object& mask, bool is_causal, double scale) {
-  const Common c = validate("attention_forward", q, k, v, mask);
-  return c.f32 ? forward_typed<float>(c, q, k, v, scale, is_causal)
-               : forward_typed<double>(c, q, k, v, scale, is_causal);
+  const std::string op = "attention_forward";
+  const Common c = validate(op, q, k, v, mask);
+  const auto kernel = [](const auto& a) { pyzen::attention_forward(a); };
+  return c.f32 ? forward_typed<float>(op, c, q, k, v, scale, is_causal, kernel)
+               : forward_typed<double>(op, c, q, k, v, scale, is_causal, kernel);
 }
 
 // The AMX kernels' calls: float32 q, k, v, no mask, D and Dv <= 256, the amx bfloat16 path.
@@ -205,13 +206,8 @@ py::tuple attention_forward_bf16(const py::array& q, const py::array& k, const p
                                  double scale) {
   const std::string op = "attention_forward_bf16";
   const Common c = check_amx_call(op, q, k, v);
-  py::array_t<float> out = new_array<float>(op, with(c.lead, {c.tq, c.dv}));
-  py::array_t<float> lse = new_array<float>(op, with(c.lead, {c.tq}));
-  auto a = make_args<float>(c, q, k, v, scale, is_causal);
-  a.out = out.mutable_data();
-  a.lse = lse.mutable_data();
-  run_kernel(op, [&] { pyzen::attention_forward_bf16(a); });
-  return py::make_tuple(out, lse);
+  return forward_typed<float>(op, c, q, k, v, scale, is_causal,
+                              [](const auto& a) { pyzen::attention_forward_bf16(a); });
 }
 
 // grad, out (..., Tq, Dv) and lse (..., Tq) of q's dtype, or an exception naming `op`.
@@ -252,10 +248,9 @@ py::tuple attention_backward(const py::array& g, const py::array& q, const py::a
   const std::string op = "attention_backward";
   const Common c = validate(op, q, k, v, mask);
   check_backward_operands(c, op, q, g, out, lse);
-  return c.f32 ? backward_typed<float>(op, c, g, q, k, v, out, lse, scale, is_causal,
-                                       [](const auto& a) { pyzen::attention_backward(a); })
-               : backward_typed<double>(op, c, g, q, k, v, out, lse, scale, is_causal,
-                                        [](const auto& a) { pyzen::attention_backward(a); });
+  const auto kernel = [](const auto& a) { pyzen::attention_backward(a); };
+  return c.f32 ? backward_typed<float>(op, c, g, q, k, v, out, lse, scale, is_causal, kernel)
+               : backward_typed<double>(op, c, g, q, k, v, out, lse, scale, is_causal, kernel);
 }
 
 py::tuple attention_backward_bf16(const py::array& g, const py::array& q, const py::array& k,

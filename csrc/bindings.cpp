@@ -47,20 +47,6 @@ void element_strides(const py::array& x, const char* name, const char* op, int64
   check_aligned(x, op, name);
 }
 
-template <typename T>
-pyzen::MatmulArgs<T> matmul_args(const py::array& a, const py::array& b, const char* op) {
-  pyzen::MatmulArgs<T> args{};
-  args.batch = a.shape(0);
-  args.m = a.shape(1);
-  args.k = a.shape(2);
-  args.n = b.shape(2);
-  element_strides(a, "a", op, args.a_stride);
-  element_strides(b, "b", op, args.b_stride);
-  args.a = static_cast<const T*>(a.data());
-  args.b = static_cast<const T*>(b.data());
-  return args;
-}
-
 // A bias is None or a C-contiguous 1-D array of C's dtype and n values.
 template <typename T>
 const T* bias_pointer(const py::object& bias, int64_t n, const char* op) {
@@ -81,13 +67,23 @@ const T* bias_pointer(const py::object& bias, int64_t n, const char* op) {
   return static_cast<const T*>(arr.data());
 }
 
-template <typename T>
-py::array matmul_typed(const py::array& a, const py::array& b, const py::object& bias) {
-  pyzen::MatmulArgs<T> args = matmul_args<T>(a, b, "matmul");
-  args.bias = bias_pointer<T>(bias, args.n, "matmul");
-  py::array_t<T> c = new_array<T>("matmul", {args.batch, args.m, args.n});
+// C = a @ b (+ bias) by `kernel` on validated operands, into a new (B, M, N) array.
+template <typename T, typename Kernel>
+py::array run_matmul(const char* op, const py::array& a, const py::array& b, const py::object& bias,
+                     Kernel kernel) {
+  pyzen::MatmulArgs<T> args{};
+  args.batch = a.shape(0);
+  args.m = a.shape(1);
+  args.k = a.shape(2);
+  args.n = b.shape(2);
+  element_strides(a, "a", op, args.a_stride);
+  element_strides(b, "b", op, args.b_stride);
+  args.a = static_cast<const T*>(a.data());
+  args.b = static_cast<const T*>(b.data());
+  args.bias = bias_pointer<T>(bias, args.n, op);
+  py::array_t<T> c = new_array<T>(op, {args.batch, args.m, args.n});
   args.c = c.mutable_data();
-  run_kernel("matmul", [&] { pyzen::matmul(args); });
+  run_kernel(op, [&] { kernel(args); });
   return c;
 }
 
@@ -115,7 +111,8 @@ py::array matmul(const py::array& a, const py::array& b, const py::object& bias)
     throw py::type_error("matmul: expected float32 or float64 arrays of the same dtype, got " +
                          std::string(py::str(a.dtype())) + " and " +
                          std::string(py::str(b.dtype())));
-  return is_f32 ? matmul_typed<float>(a, b, bias) : matmul_typed<double>(a, b, bias);
+  const auto kernel = [](const auto& args) { pyzen::matmul(args); };
+  return is_f32 ? run_matmul<float>("matmul", a, b, bias, kernel) : run_matmul<double>("matmul", a, b, bias, kernel);
 }
 
 py::array matmul_bf16(const py::array& a, const py::array& b, const py::object& bias) {
@@ -130,12 +127,7 @@ py::array matmul_bf16(const py::array& a, const py::array& b, const py::object& 
                           std::string(pyzen::bf16_path_name(path)) + "', ISA '" +
                           pyzen::isa_name(pyzen::active_isa()) +
                           "'): round the operands and call matmul");
-  pyzen::MatmulArgs<float> args = matmul_args<float>(a, b, "matmul_bf16");
-  args.bias = bias_pointer<float>(bias, args.n, "matmul_bf16");
-  py::array_t<float> c = new_array<float>("matmul_bf16", {args.batch, args.m, args.n});
-  args.c = c.mutable_data();
-  run_kernel("matmul_bf16", [&] { pyzen::matmul_bf16(args); });
-  return c;
+  return run_matmul<float>("matmul_bf16", a, b, bias, [](const auto& args) { pyzen::matmul_bf16(args); });
 }
 
 bool gelu_mode(const std::string& approximate, const char* op) {
@@ -329,8 +321,8 @@ caller rounds the operands and calls matmul.)doc");
         for (pyzen::Bf16Path p : pyzen::supported_bf16_paths()) names.emplace_back(pyzen::bf16_path_name(p));
         return names;
       },
-      "Where autocast's bfloat16 products can run here: 'amx', 'avx512_bf16', "
-      "and always 'float32' (the float32 kernels on rounded operands).");
+      "Where autocast's bfloat16 products can run now: 'amx', 'avx512_bf16' (while the ISA is "
+      "'avx512'), and always 'float32' (the float32 kernels on rounded operands).");
   m.def("bf16_path", [] { return std::string(pyzen::bf16_path_name(pyzen::active_bf16_path())); },
         "The bfloat16 path in use: the one set (initially 'amx' where supported, else 'float32'), "
         "or 'float32' while the ISA is not 'avx512'.");

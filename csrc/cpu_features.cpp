@@ -101,7 +101,7 @@ const Bf16Support& bf16_support() {
 // FMA's FLOP rate on a Sapphire Rapids Xeon (one instruction per cycle against two FMAs, so
 // 0.5x), so avx512_bf16 is opt-in until a CPU where it wins (AMD Zen 4/5?) is measured.
 std::atomic<int>& active_bf16() {
-  const std::vector<Bf16Path>& paths = supported_bf16_paths();
+  const std::vector<Bf16Path>& paths = bf16_support().paths;
   static std::atomic<int> path{static_cast<int>(paths.front() == Bf16Path::amx ? Bf16Path::amx : Bf16Path::float32)};
   return path;
 }
@@ -148,7 +148,10 @@ const char* bf16_path_name(Bf16Path path) {
   return "unknown";
 }
 
-const std::vector<Bf16Path>& supported_bf16_paths() { return bf16_support().paths; }
+std::vector<Bf16Path> supported_bf16_paths() {
+  if (active_isa() != Isa::avx512) return {Bf16Path::float32};
+  return bf16_support().paths;
+}
 
 const std::string& bf16_note() { return bf16_support().note; }
 

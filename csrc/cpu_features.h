@@ -34,11 +34,11 @@ enum class Bf16Path { amx, avx512_bf16, float32 };
 // "amx", "avx512_bf16" or "float32".
 const char* bf16_path_name(Bf16Path path);
 
-// The bfloat16 paths this CPU (and OS) can run, in the order amx, avx512_bf16, float32 (always
-// there). AMX is
+// The bfloat16 paths usable now, in the order amx, avx512_bf16, float32 (always there): those
+// this CPU (and OS) can run while the active ISA is avx512, float32 alone otherwise. AMX is
 // listed once the Linux kernel has granted this process the tile data state
 // (arch_prctl(ARCH_REQ_XCOMP_PERM)), requested once, on the first call.
-const std::vector<Bf16Path>& supported_bf16_paths();
+std::vector<Bf16Path> supported_bf16_paths();
 
 // Why a bfloat16 path the CPU has is missing (e.g. the kernel refused AMX), or "".
 const std::string& bf16_note();
@@ -47,7 +47,8 @@ const std::string& bf16_note();
 // float32; see cpu_features.cpp), or float32 while the active ISA is not avx512.
 Bf16Path active_bf16_path();
 
-// Switch to `name`; throws std::invalid_argument naming `caller` and the supported paths.
+// Switch to `name`, one of supported_bf16_paths(); throws std::invalid_argument naming
+// `caller` and the supported paths otherwise.
 void set_bf16_path(const std::string& name, const char* caller);
 
 }  // namespace pyzen

@@ -151,8 +151,8 @@ def set_isa(name: str) -> None:
     otherwise). The environment variable PYZEN_ISA does the same at import."""
 
 def bf16_paths() -> list[str]:
-    """Where autocast's bfloat16 products can run here: 'amx', 'avx512_bf16',
-    and always 'float32' (the float32 kernels on rounded operands)."""
+    """Where autocast's bfloat16 products can run now: 'amx', 'avx512_bf16' (while the ISA is
+    'avx512'), and always 'float32' (the float32 kernels on rounded operands)."""
 
 def bf16_path() -> str:
     """The bfloat16 path in use: the one set (initially 'amx' where supported, else 'float32'),

@@ -126,7 +126,7 @@ def test_matmul_bf16_refuses_the_float32_path():
 
 def test_bf16_paths_follow_the_cpu_flags_and_setter():
     paths = C.bf16_paths()
-    if os.path.exists("/proc/cpuinfo") and "avx512" in C.supported_isas():
+    if os.path.exists("/proc/cpuinfo") and C.isa() == "avx512":
         flags = set()
         with open("/proc/cpuinfo") as f:
             flags = next((set(line.split(":", 1)[1].split()) for line in f if line.startswith("flags")), set())

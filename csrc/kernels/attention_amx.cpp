@@ -28,11 +28,11 @@
 #include <cmath>
 #include <limits>
 #include <memory>
-#include <new>
 
 #include "kernels/amx_tiles.h"
 #include "kernels/attention.h"
 #include "kernels/matmul_bf16_pack.h"
+#include "kernels/scratch.h"
 #include "kernels/vec_avx512.h"
 #include "parallel.h"
 
@@ -43,16 +43,6 @@ constexpr int kBlock = 32;     // queries per task and keys per block
 constexpr int64_t kMaxD = 256;  // largest D and Dv
 
 int64_t pad32(int64_t x) { return (x + 31) / 32 * 32; }
-
-struct Packed {
-  uint16_t* p;
-  explicit Packed(int64_t n)
-      : p(static_cast<uint16_t*>(::operator new(sizeof(uint16_t) * static_cast<size_t>(n > 0 ? n : 1),
-                                                std::align_val_t(64)))) {}
-  ~Packed() { ::operator delete(p, std::align_val_t(64)); }
-  Packed(const Packed&) = delete;
-  Packed& operator=(const Packed&) = delete;
-};
 
 // x rounded to the nearest bfloat16 (ties to even), as float32: for the one scalar product
 // that is not on tiles, Delta = rowsum(dO * O), with dO rounded as the tiles round it.
@@ -94,7 +84,7 @@ bool attention_forward_bf16(const AttentionArgs<float>& x) {
   const int64_t nkb = (x.tk + kBlock - 1) / kBlock, nqb = (x.tq + kBlock - 1) / kBlock;
   const int64_t k_block = kBlock * dpad, v_block = kBlock * dvpad;  // packed elements per key block
   // Allocated before any parallel region: a std::bad_alloc must not leave a thread.
-  Packed kv(x.n * nkb * (k_block + v_block));
+  Scratch<uint16_t> kv(x.n * nkb * (k_block + v_block));
   const int threads = get_num_threads();
 
   // Per key block: K as the A operand of S^T = K Q^T (rows = keys), and V^T as that of
@@ -198,7 +188,7 @@ bool attention_backward_bf16(const AttentionArgs<float>& x) {
   // (dK += dS^T Q, dV += P^T dO); per key block, K and V column-major (S = Q K^T,
   // dP = dO V^T) and K row-major (dQ += dS K).
   const int64_t per_q = 2 * kBlock * (dpad + dvpad), per_k = kBlock * (2 * dpad + dvpad);
-  Packed packs(x.n * (nqb * per_q + nkb * per_k));
+  Scratch<uint16_t> packs(x.n * (nqb * per_q + nkb * per_k));
   std::unique_ptr<float[]> stats(new float[static_cast<size_t>(2 * x.n * tq_pad)]);
   float* const L = stats.get();  // lse in log2 units per query, +inf where nothing is attended
   float* const Dl = L + x.n * tq_pad;  // Delta = rowsum(dO * O)
@@ -250,6 +240,7 @@ bool attention_backward_bf16(const AttentionArgs<float>& x) {
 #pragma omp parallel num_threads(threads)
   {
     amx_enter();
+    const __m512 sl = _mm512_set1_ps(scale_log2);
     alignas(64) uint16_t ka[kBlock * kMaxD], va[kBlock * kMaxD], pt[kBlock * kBlock], dst[kBlock * kBlock];
     alignas(64) float st[kBlock * kBlock], dpt[kBlock * kBlock];
     alignas(64) float dk[kBlock * kMaxD], dv[kBlock * kMaxD];
@@ -269,13 +260,12 @@ bool attention_backward_bf16(const AttentionArgs<float>& x) {
         amx_block_32x32(va, kBlock * 32, qp + kBlock * dpad, kBlock * 32, dvpad / 32, dpt, kBlock, false);
         const float* Lq = L + b * tq_pad + i0;
         const float* Dq = Dl + b * tq_pad + i0;
+        const __m512 l[2] = {_mm512_loadu_ps(Lq), _mm512_loadu_ps(Lq + 16)};
+        const __m512 delta[2] = {_mm512_loadu_ps(Dq), _mm512_loadu_ps(Dq + 16)};
         for (int r = 0; r < kBlock; ++r) {
           __mmask16 h0 = 0, h1 = 0;  // queries that see key j0 + r
           if (r < keys) lanes_from(x.causal ? j0 + r - i0 : 0, h0, h1);
-          const __m512 l[2] = {_mm512_loadu_ps(Lq), _mm512_loadu_ps(Lq + 16)};
-          const __m512 delta[2] = {_mm512_loadu_ps(Dq), _mm512_loadu_ps(Dq + 16)};
-          probs_and_grads(st + r * kBlock, dpt + r * kBlock, _mm512_set1_ps(scale_log2), l, delta, h0, h1,
-                          pt + r * 32, dst + r * 32);
+          probs_and_grads(st + r * kBlock, dpt + r * kBlock, sl, l, delta, h0, h1, pt + r * 32, dst + r * 32);
         }
         for (int64_t c = 0; c < dvpad; c += 32)
           amx_block_32x32(pt, 0, qp + kBlock * (2 * dpad + dvpad) + c * kBlock, 0, 1, dv + c, dvpad, true);
@@ -313,8 +303,8 @@ bool attention_backward_bf16(const AttentionArgs<float>& x) {
           if (x.causal) valid = std::min<int64_t>(valid, i0 + i - j0 + 1);
           const __m512 li = _mm512_set1_ps(L[b * tq_pad + i0 + i]), di = _mm512_set1_ps(Dl[b * tq_pad + i0 + i]);
           const __m512 l[2] = {li, li}, delta[2] = {di, di};
-          probs_and_grads(s + i * kBlock, dp + i * kBlock, _mm512_set1_ps(scale_log2), l, delta, lanes(valid),
-                          lanes(valid - 16), nullptr, dst + i * 32);
+          probs_and_grads(s + i * kBlock, dp + i * kBlock, sl, l, delta, lanes(valid), lanes(valid - 16), nullptr,
+                          dst + i * 32);
         }
         for (int64_t c = 0; c < dpad; c += 32)
           amx_block_32x32(dst, 0, kp + kBlock * (dpad + dvpad) + c * kBlock, 0, 1, dq + c, dpad, true);

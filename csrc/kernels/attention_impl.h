@@ -17,13 +17,13 @@
 
 #include <cstdint>
 #include <cstring>
-#include <new>
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
 #include "kernels/attention.h"
+#include "kernels/scratch.h"
 
 namespace {
 namespace attn {
@@ -51,18 +51,6 @@ inline const T* row(const AttnRows<T>& x, int64_t b, int64_t i) {
   return x.data + x.offset[b] + i * x.row_stride;
 }
 
-// 64-byte aligned scratch, allocated before a parallel region so that std::bad_alloc
-// reaches Python as MemoryError instead of terminating inside an OpenMP thread.
-template <typename T>
-struct Scratch {
-  T* p;
-  explicit Scratch(int64_t n)
-      : p(static_cast<T*>(::operator new(sizeof(T) * static_cast<size_t>(n > 0 ? n : 1),
-                                         std::align_val_t(64)))) {}
-  ~Scratch() { ::operator delete(p, std::align_val_t(64)); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-};
 
 // Register-blocked micro-kernel: C[M x NV*W] (+)= sum_{k < kc} A(r, k) * B(k, :), with
 // A(r, k) = a[r*ars + k*acs] broadcast from memory (any strides: a row-major matrix, its

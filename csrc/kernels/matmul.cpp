@@ -65,7 +65,7 @@
 //   Not kept: an AVX2 8x8-transpose packing of row-major A (0.13 vs 0.20 ns/element, ~2%
 //      at N = 128) -- it needs ISA-specific shuffles outside the shared template.
 //
-// 2026-12-05, Intel Xeon (Sapphire Rapids class: AVX-512, AVX512-BF16, AMX), 2 vCPUs;
+// 2026-12-05, Intel Xeon (family 6 model 207, Emerald Rapids: AVX-512, AVX512-BF16, AMX), 2 vCPUs;
 // FMA peak 248 GFLOP/s per core, 495 for 2 (AVX-512):
 //   v7 AVX-512 on by default (12x32 tile). Hot micro-kernel 243-245 GFLOP/s (98% of a core's
 //      peak; 14x32, 8x48 and 6x64 tiles measured the same). Whole matmul, 1 thread: 84-86% of

@@ -2,7 +2,7 @@
 // when cpu_features reports avx512). The same kernel as matmul_avx2.cpp with 512-bit
 // registers and twice the rows: float32 12x32 tile = 24 zmm accumulators + 2 B vectors +
 // 1 broadcast (27 of 32 registers), 768 FLOPs per k step; float64 12x16 tile.
-// Measured 2026-12-05, Intel Xeon (Sapphire Rapids class), 1 core: the micro-kernel alone
+// Measured 2026-12-05, Intel Xeon (family 6 model 207, Emerald Rapids, AVX-512), 1 core: the micro-kernel alone
 // (hot caches, kc 192-384) 243-245 GFLOP/s, 98% of the 248 GFLOP/s FMA peak; 14x32, 8x48
 // and 6x64 tiles ran the same, so the tile stays the AVX2 kernel's shape doubled. Whole
 // matmul: matmul.cpp's header.

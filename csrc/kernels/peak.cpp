@@ -14,9 +14,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <new>
 
 #include "cpu_features.h"
+#include "kernels/scratch.h"
 #include "parallel.h"
 
 #if defined(PYZEN_X86_KERNELS)
@@ -25,18 +25,6 @@
 
 namespace pyzen {
 namespace {
-
-// 64-byte aligned floats for the copy loop's buffers (aligned vector loads and stores).
-struct AlignedFloats {
-  float* data;
-  explicit AlignedFloats(size_t n)
-      : data(static_cast<float*>(::operator new[](n * sizeof(float), std::align_val_t(64)))) {
-    std::fill(data, data + n, 1.0f);
-  }
-  ~AlignedFloats() { ::operator delete[](data, std::align_val_t(64)); }
-  AlignedFloats(const AlignedFloats&) = delete;
-  AlignedFloats& operator=(const AlignedFloats&) = delete;
-};
 
 constexpr int kChains = 10;
 
@@ -190,13 +178,14 @@ double memory_bandwidth(int64_t bytes_per_thread, int64_t rounds, int mode) {
   // -> 57-67 GB/s; the roof must not be the slower loop).
   constexpr int64_t kSkew = 272;
   const int64_t span = 2 * n + kSkew;
-  AlignedFloats buf(static_cast<size_t>(span * threads));
+  Scratch<float> buf(span * threads);
+  std::fill(buf.p, buf.p + span * threads, 1.0f);
   double seconds = 0.0;
   volatile float sink = 0.f;
 #pragma omp parallel num_threads(threads)
   {
-    const float* x = buf.data + span * thread_id();
-    float* y = buf.data + span * thread_id() + n + kSkew;
+    const float* x = buf.p + span * thread_id();
+    float* y = buf.p + span * thread_id() + n + kSkew;
     for (int timed = 0; timed < 2; ++timed) {  // one untimed round warms the caches and pages
 #pragma omp barrier
       const auto start = std::chrono::steady_clock::now();
